@@ -1,0 +1,3 @@
+module github.com/rangetx/rangetx
+
+go 1.26.0
