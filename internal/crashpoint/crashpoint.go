@@ -1,0 +1,78 @@
+// Package crashpoint lets tests stop a process at a named point inside the
+// commit protocol. It is inert unless the environment variable
+// RANGETX_CRASHPOINT is set, which only crash tests do.
+//
+// RANGETX_CRASHPOINT=name[@n][:action]
+//
+// stops the process the n-th time (default 1st) execution reaches Hit(name).
+// Actions: "kill" (default) sends SIGKILL to the process itself, "pause"
+// prints "crashpoint <name>" to stderr and blocks forever so that a parent
+// can kill it at that exact moment.
+package crashpoint
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// Env is the environment variable that arms a crash point.
+const Env = "RANGETX_CRASHPOINT"
+
+// Names of the crash points the engine passes through.
+const (
+	JournalBeforeAppend = "journal-before-append" // marker set, record not yet committed
+	JournalAfterAppend  = "journal-after-append"  // record committed, value untouched
+	JournalMidApply     = "journal-mid-apply"     // some after-images written in place
+	JournalAfterSync    = "journal-after-sync"    // value synced, watermark not advanced
+	JournalAfterMark    = "journal-after-mark"    // watermark advanced, marker not cleared
+	CopyBeforeReplace   = "copy-before-replace"   // nothing visible yet
+	CopyAfterReplace    = "copy-after-replace"    // new value in place, commit not acknowledged
+	RecoveryMidReplay   = "recovery-mid-replay"   // some replayed after-images written
+)
+
+var (
+	armed  string
+	action string
+	after  int64
+	hits   atomic.Int64
+)
+
+func init() {
+	spec := os.Getenv(Env)
+	if spec == "" {
+		return
+	}
+	action = "kill"
+	if name, act, ok := strings.Cut(spec, ":"); ok {
+		spec, action = name, act
+	}
+	after = 1
+	if name, n, ok := strings.Cut(spec, "@"); ok {
+		spec = name
+		if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > 0 {
+			after = v
+		}
+	}
+	armed = spec
+}
+
+// Hit marks that execution reached the named point; it stops the process if
+// that point is armed. It costs one string comparison when nothing is armed.
+func Hit(name string) {
+	if armed == "" || name != armed {
+		return
+	}
+	if hits.Add(1) != after {
+		return
+	}
+	if action == "pause" {
+		fmt.Fprintf(os.Stderr, "crashpoint %s\n", name)
+		select {}
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}

@@ -1,0 +1,12 @@
+package recovery
+
+import "errors"
+
+var (
+	// ErrNoRangeWriter means a journal names a value in a store that cannot
+	// write in place, so its entries cannot be replayed there.
+	ErrNoRangeWriter = errors.New("recovery: store cannot write ranges in place")
+	// ErrValueMismatch means a value is shorter than a pending journal
+	// record requires: something outside rangetx changed it.
+	ErrValueMismatch = errors.New("recovery: value does not match its journal")
+)

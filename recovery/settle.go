@@ -1,0 +1,65 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rangetx/rangetx/internal/crashpoint"
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/store"
+)
+
+// Settle replays, in LSN order, every entry for key that the dead journal id
+// in dir committed but did not mark applied, syncs the value, and advances
+// that journal's watermark for key. It returns how many entries it replayed.
+// When the journal has nothing left afterwards it is removed.
+//
+// The caller must hold key's exclusive lock: that is what guarantees no
+// newer commit to key exists, because every holder settles before it
+// commits. A journal that no longer exists has nothing to settle. A journal
+// whose owner is alive is left alone: a live owner applies its entries before
+// it releases the value's lock, so a marker naming it is stale.
+func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, error) {
+	j, err := journal.OpenDead(ctx, dir, id, nil)
+	switch {
+	case errors.Is(err, journal.ErrGone), errors.Is(err, journal.ErrOwnerAlive):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("recovery: settle %q from journal %s: %w", key, id, err)
+	}
+	n, err := settleOpen(ctx, st, j, key)
+	if cerr := closeOrRemove(j); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+func settleOpen(ctx context.Context, st store.Store, j *journal.Journal, key string) (int, error) {
+	recs, err := j.Pending(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("recovery: settle %q: %w", key, err)
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	if err := apply(ctx, st, crashpoint.RecoveryMidReplay, recs); err != nil {
+		return 0, err
+	}
+	if err := j.MarkApplied(ctx, key, recs[len(recs)-1].LSN); err != nil {
+		return 0, fmt.Errorf("recovery: settle %q: %w", key, err)
+	}
+	return len(recs), nil
+}
+
+// closeOrRemove removes a journal that holds no more entries and closes it.
+func closeOrRemove(j *journal.Journal) error {
+	empty, err := j.Empty()
+	if err == nil && empty {
+		return j.Remove()
+	}
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
+)
+
+// Local is a Store whose values are regular files under a root directory,
+// at the key's path with '/' as the separator. It also implements
+// RangeReader, RangeWriter, Patcher and TempCleaner.
+//
+// Put and PatchCopy are atomic and durable: they write a temporary file
+// beside the value, fsync it, rename it over the value and fsync the
+// directory, so a crash leaves the old or the new value (plus, at worst, a
+// temporary file that RemoveTemp deletes). They replace a symbolic link at
+// the key instead of writing through it, and keep the old value's permission
+// bits but not its owner. Directories they create are fsynced too.
+// Range writes (WriteAt, Truncate) are NOT atomic and not durable until Sync.
+//
+// All methods are safe for concurrent use; Local holds no locks, so
+// concurrent writers of one key must be serialised by the caller.
+//
+// Keys never reach outside the root: a key whose path goes through a
+// symbolic link that leaves the root is ErrInvalidKey. The check is made
+// before each use of the path, so it assumes nobody swaps a directory under
+// the root for a symbolic link concurrently. A key naming a directory is
+// ErrNotFound. The top-level ReservedDir directory and temporary files are
+// invisible to List.
+type Local struct {
+	root  string // absolute, free of symbolic links
+	owner string // names this store's temporary files
+}
+
+// LocalOption configures NewLocal.
+type LocalOption func(*Local)
+
+// WithOwner names the owner of the temporary files the store creates, so
+// that recovery can tell which ones a dead process left (see RemoveTemp).
+// The id is 1 to 64 ASCII letters, digits, '-' or '_'; NewLocal rejects
+// anything else. The default is a random UUID, different for every store.
+func WithOwner(id string) LocalOption {
+	return func(l *Local) { l.owner = id }
+}
+
+// NewLocal returns a Local storing values under root, which must be an
+// existing directory.
+func NewLocal(root string, opts ...LocalOption) (*Local, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("store: root %q: %w", root, err)
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("store: root %q: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store: root %q: %w", root, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("store: root %q: not a directory", root)
+	}
+	l := &Local{root: abs, owner: uuid.NewString()}
+	for _, opt := range opts {
+		opt(l)
+	}
+	if err := validOwner(l.owner); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Root returns the absolute, symbolic-link-free path of the root directory.
+func (l *Local) Root() string { return l.root }
+
+// Owner returns the owner id that names this store's temporary files.
+func (l *Local) Owner() string { return l.owner }
+
+// Get reads key's whole value. It is not isolated from a concurrent
+// WriteAt, but a concurrent Put or PatchCopy is seen whole or not at all.
+func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, l.err("get", key, err)
+	}
+	f, fi, err := l.open(key, os.O_RDONLY)
+	if err != nil {
+		return nil, l.err("get", key, err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	if n := fi.Size(); int64(int(n+1)) == n+1 {
+		buf.Grow(int(n + 1)) // +1 lets ReadFrom see EOF without growing
+	}
+	if _, err := buf.ReadFrom(f); err != nil {
+		return nil, l.err("get", key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Put atomically and durably replaces key's value with what r yields,
+// creating it and its parent directories if needed. A cancelled ctx writes
+// nothing; ctx is checked again before the rename, but r is not interrupted.
+// On error the old value is untouched and no temporary file is left, though
+// parent directories Put created remain.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return l.err("put", key, err)
+	}
+	path, err := l.path(key)
+	if err != nil {
+		return l.err("put", key, err)
+	}
+	mode, keep, err := replaceable(path)
+	if err == nil && !keep {
+		err = l.mkdirs(filepath.Dir(path))
+	}
+	if err == nil {
+		err = l.replace(ctx, path, mode, keep, func(f *os.File) error {
+			_, err := io.Copy(f, r)
+			return err
+		})
+	}
+	if err != nil {
+		return l.err("put", key, err)
+	}
+	return nil
+}
+
+// Delete removes key's value and fsyncs its directory. A symbolic link at
+// the key is removed, not its target.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return l.err("delete", key, err)
+	}
+	path, err := l.path(key)
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = os.Lstat(path); err == nil && fi.IsDir() {
+			err = errNotValue
+		}
+	}
+	if err == nil {
+		err = os.Remove(path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return l.err("delete", key, err)
+	}
+	return nil
+}
+
+// Stat describes key's value: size, permission bits and modification time.
+func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, l.err("stat", key, err)
+	}
+	path, err := l.path(key)
+	if err != nil {
+		return Info{}, l.err("stat", key, err)
+	}
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotValue
+	}
+	if err != nil {
+		return Info{}, l.err("stat", key, err)
+	}
+	return Info{Key: key, Size: fi.Size(), Mode: fi.Mode().Perm(), ModTime: fi.ModTime()}, nil
+}
+
+// err wraps err for op on key. For operations on an existing value a
+// missing path means ErrNotFound; Put and PatchCopy create missing paths, so
+// for them it is only an OS error.
+func (l *Local) err(op, key string, err error) error {
+	if op != "put" && op != "patch" && notExist(err) && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return opErr(op, key, err)
+}

@@ -1,0 +1,377 @@
+// Package txn makes a set of byte-range writes into one stored value atomic,
+// durable and isolated, across goroutines and processes.
+//
+// An Engine combines a store (where values live), a locker (one writer or
+// many readers per value) and a redo journal. Do runs a function in a
+// transaction on one value and commits it when the function returns nil:
+//
+//	err := txn.Do(ctx, e, "arr/c/0/1", func(tx *txn.Tx) error {
+//		_, err := tx.WriteAt(chunk, off)
+//		return err
+//	})
+//
+// When Commit returns nil the new contents are durable: no crash of the
+// process or the machine can lose them. A crash at any moment leaves each
+// value equal to its state after some prefix of its committed transactions,
+// never a mix; recovery (run by Open, by the next holder of the value's lock,
+// or by `rangetx recover`) finishes what a crash interrupted.
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/recovery"
+	"github.com/rangetx/rangetx/store"
+)
+
+// Engine runs transactions on the values of one store. It is safe for
+// concurrent use by many goroutines; several engines (in one process or
+// many) may share a store as long as they share its locks, as every engine
+// opened with Open on the same root does.
+type Engine struct {
+	st        store.Store
+	lk        lock.Locker
+	j         *journal.Journal // nil: copy mode only
+	jdir      string
+	opts      Options
+	log       *slog.Logger
+	recovered recovery.Report
+
+	mu     sync.Mutex
+	closed bool
+	failed error // set once; see ErrNeedsRecovery
+	active sync.WaitGroup
+}
+
+// New assembles an engine from parts. j may be nil, in which case every
+// transaction commits in copy mode. The engine owns j and closes it in
+// Close; it does not run recovery (see recovery.Run) — Open does.
+func New(st store.Store, lk lock.Locker, j *journal.Journal, opts *Options) (*Engine, error) {
+	if st == nil || lk == nil {
+		return nil, errors.New("txn: New needs a store and a locker")
+	}
+	o := opts.withDefaults()
+	e := &Engine{st: st, lk: lk, j: j, opts: o, log: o.Logger}
+	if j != nil {
+		e.jdir = j.Dir()
+	}
+	return e, nil
+}
+
+// Store returns the engine's store. Writing to it directly bypasses
+// locking and atomicity.
+func (e *Engine) Store() store.Store { return e.st }
+
+// JournalID returns the id of the engine's journal, or "" if it has none.
+func (e *Engine) JournalID() string {
+	if e.j == nil {
+		return ""
+	}
+	return e.j.ID()
+}
+
+// enter registers a caller that must finish before Close returns.
+func (e *Engine) enter() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if e.failed != nil {
+		return e.failed
+	}
+	e.active.Add(1)
+	return nil
+}
+
+func (e *Engine) err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.failed
+}
+
+// fail stops the engine after an I/O error past a commit point. Closing the
+// journal releases its owner lock, so from then on every other process (and
+// the next holder of each value's lock) treats it as a dead journal and
+// replays it — before any key lock this engine holds is released.
+func (e *Engine) fail(cause error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failed == nil {
+		e.failed = fmt.Errorf("%w: %v", ErrNeedsRecovery, cause)
+		e.log.Error("txn: engine stopped; recovery will finish committed work", "err", cause)
+		if e.j != nil {
+			e.j.Close()
+		}
+	}
+	return e.failed
+}
+
+// Close waits for open transactions to finish, then releases the journal
+// (deleting it if it holds no unapplied entries) and everything Open
+// acquired. Close is idempotent.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	e.active.Wait()
+	var err error
+	if e.j != nil {
+		empty, eerr := e.j.Empty()
+		if eerr == nil && empty && e.err() == nil {
+			err = e.j.Remove()
+		} else {
+			err = e.j.Close()
+		}
+	}
+	return err
+}
+
+// lockKey takes key's exclusive lock and settles whatever a dead journal left
+// unapplied for key, so the caller starts from the latest committed state.
+func (e *Engine) lockKey(ctx context.Context, key string) (lock.Unlock, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	unlock, err := e.lk.Lock(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("txn: lock %q: %w", key, err)
+	}
+	if err := e.settle(ctx, key); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// settle runs recovery for key if its marker names another journal. The
+// caller holds key's exclusive lock.
+func (e *Engine) settle(ctx context.Context, key string) error {
+	m, err := e.lk.Marker(key)
+	if err != nil {
+		return fmt.Errorf("txn: marker of %q: %w", key, err)
+	}
+	if m == "" || m == e.JournalID() {
+		return nil
+	}
+	if e.jdir != "" {
+		n, err := recovery.Settle(ctx, e.st, e.jdir, m, key)
+		if err != nil {
+			return fmt.Errorf("txn: settle %q: %w", key, err)
+		}
+		if n > 0 {
+			e.log.Info("txn: replayed a dead writer's committed entries", "key", key, "journal", m, "entries", n)
+		}
+	}
+	if err := e.lk.SetMarker(key, ""); err != nil {
+		return fmt.Errorf("txn: clear marker of %q: %w", key, err)
+	}
+	return nil
+}
+
+// rlockKey takes a shared lock on key that is safe to read under: if a dead
+// writer left work unsettled it settles it first under the exclusive lock
+// and returns that lock instead.
+func (e *Engine) rlockKey(ctx context.Context, key string) (lock.Unlock, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	unlock, err := e.lk.RLock(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("txn: lock %q: %w", key, err)
+	}
+	m, err := e.lk.Marker(key)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("txn: marker of %q: %w", key, err)
+	}
+	if m == "" || m == e.JournalID() {
+		return unlock, nil
+	}
+	unlock()
+	return e.lockKey(ctx, key)
+}
+
+// ReadAt reads len(p) bytes of key's value at off under the value's shared
+// lock, with io.ReaderAt semantics. It never observes part of a transaction.
+func (e *Engine) ReadAt(ctx context.Context, key string, p []byte, off int64) (int, error) {
+	if err := e.enter(); err != nil {
+		return 0, err
+	}
+	defer e.active.Done()
+	unlock, err := e.rlockKey(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	return valueReader{ctx, e.st, key}.ReadAt(p, off)
+}
+
+// Get returns key's whole value under its shared lock. It never observes
+// part of a transaction.
+func (e *Engine) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	defer e.active.Done()
+	unlock, err := e.rlockKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return e.st.Get(ctx, key)
+}
+
+// Stat describes key's value under its shared lock.
+func (e *Engine) Stat(ctx context.Context, key string) (store.Info, error) {
+	if err := e.enter(); err != nil {
+		return store.Info{}, err
+	}
+	defer e.active.Done()
+	unlock, err := e.rlockKey(ctx, key)
+	if err != nil {
+		return store.Info{}, err
+	}
+	defer unlock()
+	return e.st.Stat(ctx, key)
+}
+
+// Put replaces key's whole value with the bytes of r, atomically and
+// durably (temporary file, fsync, rename, directory fsync), under the
+// value's exclusive lock.
+func (e *Engine) Put(ctx context.Context, key string, r io.Reader) error {
+	return e.exclusive(ctx, key, func() error { return e.st.Put(ctx, key, r) })
+}
+
+// Delete removes key's value durably under its exclusive lock. A missing
+// value is store.ErrNotFound.
+func (e *Engine) Delete(ctx context.Context, key string) error {
+	return e.exclusive(ctx, key, func() error { return e.st.Delete(ctx, key) })
+}
+
+func (e *Engine) exclusive(ctx context.Context, key string, fn func() error) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.active.Done()
+	unlock, err := e.lockKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
+}
+
+// Begin starts a transaction on key, holding the value's exclusive lock
+// until Commit or Rollback. The value need not exist yet. The caller must
+// end the transaction; Do does that for you.
+func (e *Engine) Begin(ctx context.Context, key string) (*Tx, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	unlock, err := e.lockKey(ctx, key)
+	if err != nil {
+		e.active.Done()
+		return nil, err
+	}
+	tx := &Tx{e: e, ctx: ctx, key: key, id: uuid.New(), unlock: unlock, mode: e.opts.Mode}
+	info, err := e.st.Stat(ctx, key)
+	switch {
+	case err == nil:
+		tx.exists = true
+		tx.base = info.Size
+	case errors.Is(err, store.ErrNotFound):
+	default:
+		tx.end()
+		return nil, err
+	}
+	tx.minSize, tx.size = tx.base, tx.base
+	return tx, nil
+}
+
+// Do runs fn in a transaction on key: it begins, calls fn, commits if fn
+// returns nil and rolls back if fn returns an error or panics (the panic is
+// re-raised after the rollback). It returns fn's error or Commit's. fn must
+// not call Commit or Rollback, and must not use tx after returning.
+func Do(ctx context.Context, e *Engine, key string, fn func(tx *Tx) error) error {
+	tx, err := e.Begin(ctx, key)
+	if err != nil {
+		return err
+	}
+	tx.managed = true
+	defer func() {
+		if p := recover(); p != nil {
+			tx.rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		tx.rollback()
+		return err
+	}
+	return tx.commit()
+}
+
+func readSlice(b, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("txn: read at %d: %w", off, store.ErrInvalidRange)
+	}
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// View calls fn with a reader of key's value and its size, holding the
+// value's shared lock until fn returns, so fn sees one committed state from
+// start to end. fn must not keep r.
+func (e *Engine) View(ctx context.Context, key string, fn func(r io.ReaderAt, size int64) error) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.active.Done()
+	unlock, err := e.rlockKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	info, err := e.st.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	return fn(valueReader{ctx, e.st, key}, info.Size)
+}
+
+// valueReader reads a value through the store, as an io.ReaderAt.
+type valueReader struct {
+	ctx context.Context
+	st  store.Store
+	key string
+}
+
+func (v valueReader) ReadAt(p []byte, off int64) (int, error) {
+	if rr, ok := v.st.(store.RangeReader); ok {
+		return rr.ReadAt(v.ctx, v.key, p, off)
+	}
+	b, err := v.st.Get(v.ctx, v.key)
+	if err != nil {
+		return 0, err
+	}
+	return readSlice(b, p, off)
+}

@@ -1,0 +1,66 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/recovery"
+	"github.com/rangetx/rangetx/store"
+)
+
+// Paths of the engine's own files under a root, inside store.ReservedDir.
+const (
+	LocksDir         = store.ReservedDir + "/locks"
+	JournalDir       = store.ReservedDir + "/journal"
+	RecoveryLockFile = store.ReservedDir + "/recovery.lock"
+)
+
+// Layout returns the engine's directories and recovery lock path under root.
+func Layout(root string) (locks, journals, recoveryLock string) {
+	return filepath.Join(root, LocksDir), filepath.Join(root, JournalDir), filepath.Join(root, RecoveryLockFile)
+}
+
+// Open opens an engine on the directory root (created if missing): a Local
+// store, file locks under root/.rangetx/locks and a fresh journal under
+// root/.rangetx/journal. Before it returns it runs recovery (recovery.Run),
+// so every transaction a crashed process committed is applied first; the
+// report is available from Recovered. Any number of processes may open the
+// same root at once.
+func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
+	o := opts.withDefaults()
+	locks, jdir, rlock := Layout(root)
+	for _, d := range []string{root, locks, jdir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("txn: open %s: %w", root, err)
+		}
+	}
+	j, err := journal.Create(jdir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("txn: open %s: %w", root, err)
+	}
+	st, err := store.NewLocal(root, store.WithOwner(j.ID()))
+	if err == nil {
+		var lk *lock.File
+		lk, err = lock.NewFile(locks)
+		if err == nil {
+			var rep recovery.Report
+			rep, err = recovery.Run(ctx, recovery.Config{
+				Store: st, Locker: lk, JournalDir: jdir, LockPath: rlock, Self: j.ID(), Logger: o.Logger,
+			})
+			if err == nil {
+				e, _ := New(st, lk, j, &o)
+				e.recovered = rep
+				return e, nil
+			}
+		}
+	}
+	return nil, errors.Join(fmt.Errorf("txn: open %s: %w", root, err), j.Remove())
+}
+
+// Recovered returns what recovery did when Open ran it.
+func (e *Engine) Recovered() recovery.Report { return e.recovered }

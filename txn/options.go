@@ -1,0 +1,41 @@
+package txn
+
+import "log/slog"
+
+// Options configures an engine. The zero value gives the defaults below.
+type Options struct {
+	// Mode is the commit mode of new transactions. Default ModeAuto.
+	Mode Mode
+
+	// ModeAuto journals a transaction when the value exists, the store
+	// writes in place, the staged bytes are at most AutoMaxJournalBytes, and
+	// staged bytes × AutoRatio ≤ the value's size; otherwise it copies.
+	//
+	// Why: a journaled byte is written twice (journal, then in place) plus
+	// bbolt's page overhead, while a copy writes every byte of the value
+	// once. Below a quarter of the value the journal does less I/O; above
+	// 64 MiB bbolt's single-writer page preparation dominates.
+	// Defaults: AutoRatio 4, AutoMaxJournalBytes 64 MiB.
+	AutoRatio           int64
+	AutoMaxJournalBytes int64
+
+	// Logger receives recovery and failure reports. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.AutoRatio <= 0 {
+		r.AutoRatio = 4
+	}
+	if r.AutoMaxJournalBytes <= 0 {
+		r.AutoMaxJournalBytes = 64 << 20
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r
+}

@@ -1,0 +1,200 @@
+package txn
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/store"
+)
+
+// Tx is a transaction on one value. It holds the value's exclusive lock from
+// Begin until Commit or Rollback, so no other writer or reader of the value,
+// in any process, runs meanwhile. Writes are staged in memory (memory grows
+// with the bytes written, not with the value) and reach the store only in
+// Commit, all or nothing.
+//
+// A Tx is safe for concurrent use by several goroutines. Once Commit or
+// Rollback has been called every method returns ErrTxDone.
+type Tx struct {
+	e       *Engine
+	ctx     context.Context
+	key     string
+	id      uuid.UUID
+	unlock  lock.Unlock
+	managed bool
+
+	mu      sync.Mutex
+	done    bool
+	mode    Mode
+	exists  bool  // the value existed at Begin
+	touched bool  // a write or resize happened (creates a missing value)
+	base    int64 // size at Begin
+	minSize int64 // smallest size the value was cut to
+	size    int64 // current size
+	staged  extents
+	whole   []byte // the value, for stores without RangeReader
+}
+
+// ID returns the transaction's unique id (it is recorded in the journal).
+func (tx *Tx) ID() uuid.UUID { return tx.id }
+
+// Key returns the key of the transaction's value.
+func (tx *Tx) Key() string { return tx.key }
+
+// SetMode overrides the engine's commit mode for this transaction.
+func (tx *Tx) SetMode(m Mode) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return ErrTxDone
+	}
+	tx.mode = m
+	return nil
+}
+
+// Size returns the value's size as the transaction sees it.
+func (tx *Tx) Size() (int64, error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return 0, ErrTxDone
+	}
+	return tx.size, nil
+}
+
+// Exists reports whether the value exists as the transaction sees it.
+func (tx *Tx) Exists() (bool, error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return false, ErrTxDone
+	}
+	return tx.exists || tx.touched, nil
+}
+
+// ReadAt reads len(p) bytes at off, seeing the transaction's own staged
+// writes (read-your-writes). It follows io.ReaderAt: fewer than len(p)
+// bytes come with io.EOF. A missing value reads as empty.
+func (tx *Tx) ReadAt(p []byte, off int64) (int, error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return 0, ErrTxDone
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("txn: read %q at %d: %w", tx.key, off, store.ErrInvalidRange)
+	}
+	if off >= tx.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), tx.size-off))
+	q := p[:n]
+	// Bytes below minSize come from the value; the rest were zeroed by a
+	// resize or growth. Staged writes lie on top of both.
+	if lo := min(off+int64(n), tx.minSize); lo > off {
+		if err := tx.readBase(q[:lo-off], off); err != nil {
+			return 0, err
+		}
+		clear(q[lo-off:])
+	} else {
+		clear(q)
+	}
+	tx.staged.overlay(q, off)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (tx *Tx) readBase(p []byte, off int64) error {
+	if rr, ok := tx.e.st.(store.RangeReader); ok {
+		n, err := rr.ReadAt(tx.ctx, tx.key, p, off)
+		if n == len(p) {
+			return nil
+		}
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("txn: read %q: %w", tx.key, err)
+	}
+	if tx.whole == nil {
+		b, err := tx.e.st.Get(tx.ctx, tx.key)
+		if err != nil {
+			return fmt.Errorf("txn: read %q: %w", tx.key, err)
+		}
+		tx.whole = b
+	}
+	copy(p, tx.whole[off:])
+	return nil
+}
+
+// WriteAt stages p at off. Writing past the end grows the value, filling
+// any gap with zeros, as os.File does. Nothing reaches the store before
+// Commit. A negative or overflowing offset is store.ErrInvalidRange.
+func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return 0, ErrTxDone
+	}
+	if off < 0 || int64(len(p)) > math.MaxInt64-off {
+		return 0, fmt.Errorf("txn: write %q at %d (+%d): %w", tx.key, off, len(p), store.ErrInvalidRange)
+	}
+	tx.touched = true
+	tx.staged.write(off, p)
+	tx.size = max(tx.size, off+int64(len(p)))
+	return len(p), nil
+}
+
+// Resize sets the value's size: shrinking drops bytes, growing adds zeros.
+// Resizing a missing value creates it. A negative size is
+// store.ErrInvalidRange.
+func (tx *Tx) Resize(size int64) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return ErrTxDone
+	}
+	if size < 0 {
+		return fmt.Errorf("txn: resize %q to %d: %w", tx.key, size, store.ErrInvalidRange)
+	}
+	tx.touched = true
+	if size < tx.size {
+		tx.staged.truncate(size)
+		tx.minSize = min(tx.minSize, size)
+	}
+	tx.size = size
+	return nil
+}
+
+// Rollback discards the staged writes and releases the value's lock.
+func (tx *Tx) Rollback() error {
+	if tx.managed {
+		return ErrManagedTx
+	}
+	return tx.rollback()
+}
+
+func (tx *Tx) rollback() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return ErrTxDone
+	}
+	tx.end()
+	return nil
+}
+
+// end releases the transaction's resources. tx.mu is held or unshared.
+func (tx *Tx) end() {
+	tx.done = true
+	tx.staged = extents{}
+	tx.whole = nil
+	tx.unlock()
+	tx.e.active.Done()
+}
