@@ -190,3 +190,12 @@ func TestRecoverAndInspectJSON(t *testing.T) {
 	ok(t, rangetx(t, nil, nil, "inspect", "--root", root))
 	ok(t, rangetx(t, nil, nil, "recover", "--root", root))
 }
+
+func readFile(t *testing.T, root, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
