@@ -10,7 +10,8 @@ import (
 )
 
 // Apply writes the after-images of recs, in order, into their value in place
-// and then syncs the value once. All records must be for the same key.
+// and then syncs the value once. All records must be for the same key and
+// must be all of that key's unapplied entries, in LSN order.
 //
 // Apply is idempotent: a record describes the value's new contents
 // completely relative to the contents before its transaction (cut to
@@ -33,11 +34,29 @@ func apply(ctx context.Context, st store.Store, point string, recs []journal.Rec
 	if !ok {
 		return fmt.Errorf("recovery: apply %q: %w", key, ErrNoRangeWriter)
 	}
+	// Only bytes below the smallest cut of the whole sequence come from the
+	// value as it was before the sequence; everything above it is rewritten
+	// or zeroed by the record that made that cut. So an interrupted replay
+	// may have left the value shorter than an early record's MinSize, but
+	// never shorter than this.
+	floor := recs[0].MinSize
 	for _, rec := range recs {
 		if rec.Key != key {
 			return fmt.Errorf("recovery: apply %q: record %d is for %q", key, rec.LSN, rec.Key)
 		}
-		if err := applyOne(ctx, st, rw, rec, point); err != nil {
+		floor = min(floor, rec.MinSize)
+	}
+	info, err := st.Stat(ctx, key)
+	if err != nil {
+		return fmt.Errorf("recovery: apply %q: %w", key, err)
+	}
+	if info.Size < floor {
+		return fmt.Errorf("recovery: apply %q: value is %d bytes, its journal needs at least %d: %w",
+			key, info.Size, floor, ErrValueMismatch)
+	}
+	cur := info.Size
+	for _, rec := range recs {
+		if cur, err = applyOne(ctx, rw, rec, cur, point); err != nil {
 			return err
 		}
 	}
@@ -47,36 +66,26 @@ func apply(ctx context.Context, st store.Store, point string, recs []journal.Rec
 	return nil
 }
 
-func applyOne(ctx context.Context, st store.Store, rw store.RangeWriter, rec journal.Record, point string) error {
-	info, err := st.Stat(ctx, rec.Key)
-	if err != nil {
-		return fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
-	}
-	cur := info.Size
-	// Every state a crash can leave behind is at least MinSize long: the
-	// transaction never cut the value shorter than that.
-	if cur < rec.MinSize {
-		return fmt.Errorf("recovery: apply %q lsn %d: value is %d bytes, record needs at least %d: %w",
-			rec.Key, rec.LSN, cur, rec.MinSize, ErrValueMismatch)
-	}
+// applyOne applies one record to a value of size cur and returns the new size.
+func applyOne(ctx context.Context, rw store.RangeWriter, rec journal.Record, cur int64, point string) (int64, error) {
 	if cur > rec.MinSize {
 		if err := rw.Truncate(ctx, rec.Key, rec.MinSize); err != nil {
-			return fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
+			return cur, fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
 		}
 		cur = rec.MinSize
 	}
 	if cur != rec.Size {
 		if err := rw.Truncate(ctx, rec.Key, rec.Size); err != nil {
-			return fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
+			return cur, fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
 		}
 	}
 	for i, r := range rec.Ranges {
 		if _, err := rw.WriteAt(ctx, rec.Key, r.Data, r.Off); err != nil {
-			return fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
+			return rec.Size, fmt.Errorf("recovery: apply %q lsn %d: %w", rec.Key, rec.LSN, err)
 		}
 		if i == 0 {
 			crashpoint.Hit(point)
 		}
 	}
-	return nil
+	return rec.Size, nil
 }

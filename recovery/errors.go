@@ -9,4 +9,10 @@ var (
 	// ErrValueMismatch means a value is shorter than a pending journal
 	// record requires: something outside rangetx changed it.
 	ErrValueMismatch = errors.New("recovery: value does not match its journal")
+	// ErrUnsettled means Run could not replay some values' entries (an I/O
+	// error, a value changed outside rangetx). Those values stay fenced:
+	// their lock marker names the journal, so every later transaction on
+	// them tries again and fails until the cause is fixed. Other values are
+	// unaffected.
+	ErrUnsettled = errors.New("recovery: some values could not be settled")
 )

@@ -45,11 +45,12 @@ type Report struct {
 
 // JournalReport is what Run found and did in one journal.
 type JournalReport struct {
-	ID       string         `json:"id"`
-	Live     bool           `json:"live"`              // owner alive: left alone
-	Replayed map[string]int `json:"replayed"`          // entries replayed per key
-	Corrupt  string         `json:"corrupt,omitempty"` // why the journal was refused
-	Removed  bool           `json:"removed"`           // fully applied and deleted
+	ID       string            `json:"id"`
+	Live     bool              `json:"live"`              // owner alive: left alone
+	Replayed map[string]int    `json:"replayed"`          // entries replayed per key
+	Failed   map[string]string `json:"failed,omitempty"`  // keys that could not be settled, and why
+	Corrupt  string            `json:"corrupt,omitempty"` // why the journal was refused
+	Removed  bool              `json:"removed"`           // fully applied and deleted
 }
 
 // Run recovers the store: for every journal in cfg.JournalDir whose owner is
@@ -61,14 +62,18 @@ type JournalReport struct {
 // record is corrupt, Run applies nothing at all and returns an error wrapping
 // journal.ErrCorrupt, with the Report naming the journal and record.
 //
+// If a value's entries cannot be replayed (an I/O error, a value changed
+// outside rangetx), Run fences that value (see ErrUnsettled), goes on with
+// the others, and returns an error wrapping ErrUnsettled.
+//
 // Run is safe to call while other engines use the store; interrupted (by a
 // crash or ctx), it can simply be run again.
-func Run(ctx context.Context, cfg Config) (Report, error) {
+func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	var rep Report
+	rep.Journals, rep.TempRemoved = []JournalReport{}, []string{}
 	unlock, err := lock.LockFile(ctx, cfg.LockPath, true)
 	if err != nil {
 		return rep, fmt.Errorf("recovery: store lock: %w", err)
@@ -115,12 +120,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		total += len(w.keys)
 	}
 	done := 0
+	var unsettled error
 	for _, w := range todo {
 		jr := &rep.Journals[w.at]
 		for _, key := range w.keys {
 			n, err := settleLocked(ctx, cfg, jr.ID, key)
+			if ctx.Err() != nil {
+				return rep, fmt.Errorf("recovery: %w", ctx.Err())
+			}
 			if err != nil {
-				return rep, err
+				// One value's trouble must not stop the rest of the store.
+				if jr.Failed == nil {
+					jr.Failed = map[string]string{}
+				}
+				jr.Failed[key] = err.Error()
+				unsettled = errors.Join(unsettled, err)
+				log.Error("recovery: could not settle", "journal", jr.ID, "key", key, "err", err)
 			}
 			if n > 0 {
 				jr.Replayed[key] = n
@@ -139,20 +154,25 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		jr.Removed = gone
 	}
 
+	if unsettled != nil {
+		defer func() { err = errors.Join(err, fmt.Errorf("%w: %w", ErrUnsettled, unsettled)) }()
+	}
 	if tc, ok := cfg.Store.(store.TempCleaner); ok {
-		removed, err := tc.RemoveTemp(ctx, func(owner string) bool {
+		removed, terr := tc.RemoveTemp(ctx, func(owner string) bool {
 			if owner == cfg.Self {
 				return false
 			}
 			live, err := journal.IsLive(cfg.JournalDir, owner)
 			return err == nil && !live
 		})
-		rep.TempRemoved = removed
+		if removed != nil {
+			rep.TempRemoved = removed
+		}
 		for _, p := range removed {
 			log.Info("recovery: removed temporary file", "path", p)
 		}
-		if err != nil {
-			return rep, fmt.Errorf("recovery: temporary files: %w", err)
+		if terr != nil {
+			return rep, fmt.Errorf("recovery: temporary files: %w", terr)
 		}
 	}
 	return rep, nil
@@ -191,7 +211,9 @@ func settleLocked(ctx context.Context, cfg Config, id, key string) (int, error) 
 	defer unlock()
 	n, err := Settle(ctx, cfg.Store, cfg.JournalDir, id, key)
 	if err != nil {
-		return n, err
+		// Fence the value: its marker may have been lost (power loss), and
+		// without it the next writer would not know to settle first.
+		return n, errors.Join(err, cfg.Locker.SetMarker(key, id))
 	}
 	if m, err := cfg.Locker.Marker(key); err == nil && m == id {
 		if err := cfg.Locker.SetMarker(key, ""); err != nil {

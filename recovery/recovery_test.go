@@ -238,3 +238,49 @@ func TestSettleOneKey(t *testing.T) {
 		t.Fatalf("Settle of a removed journal = %d, %v", n, err)
 	}
 }
+
+// TestApplySequenceAfterShrink: replaying a key's entries again over the
+// state an interrupted replay left — here already shorter than the first
+// record's cut — gives the same result.
+func TestApplySequenceAfterShrink(t *testing.T) {
+	f := newFixture(t)
+	r1 := rec("v", 10, 10, 10, journal.Range{Off: 1, Data: []byte("AB")})
+	r2 := rec("v", 10, 4, 6, journal.Range{Off: 5, Data: []byte("Z")})
+	want := "0AB3\x00Z"
+	for _, state := range []string{"0123456789", "0AB3456789", "0AB3", "0AB3\x00\x00", want} {
+		f.put(t, "v", []byte(state))
+		if err := recovery.Apply(ctx, f.st, r1, r2); err != nil {
+			t.Fatalf("from %q: %v", state, err)
+		}
+		if got := f.get(t, "v"); string(got) != want {
+			t.Fatalf("from %q: got %q, want %q", state, got, want)
+		}
+	}
+}
+
+// TestRunFencesUnsettledValue: a value whose entries cannot be replayed is
+// reported and fenced; the other values of the same journal are settled.
+func TestRunFencesUnsettledValue(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, "bad", []byte("ab")) // shorter than its record's cut: changed outside rangetx
+	f.put(t, "good", []byte("gggg"))
+	id := testutil.DeadJournal(t, f.jdir,
+		rec("bad", 10, 10, 10, journal.Range{Off: 0, Data: []byte("X")}),
+		rec("good", 4, 4, 4, journal.Range{Off: 0, Data: []byte("G")}))
+	rep, err := recovery.Run(ctx, f.cfg)
+	if !errors.Is(err, recovery.ErrUnsettled) || !errors.Is(err, recovery.ErrValueMismatch) {
+		t.Fatalf("Run = %v, want ErrUnsettled wrapping ErrValueMismatch", err)
+	}
+	if got := f.get(t, "good"); string(got) != "Gggg" {
+		t.Fatalf("good = %q: one bad value stopped the others", got)
+	}
+	if got := f.get(t, "bad"); string(got) != "ab" {
+		t.Fatalf("bad = %q", got)
+	}
+	if len(rep.Journals) != 1 || rep.Journals[0].Failed["bad"] == "" || rep.Journals[0].Removed {
+		t.Fatalf("report = %+v", rep)
+	}
+	if m, _ := f.cfg.Locker.Marker("bad"); m != id {
+		t.Fatalf("bad's marker = %q, want the journal %s (fenced)", m, id)
+	}
+}

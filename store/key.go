@@ -25,8 +25,8 @@ const (
 // '/'-separated relative name with no empty, "." or ".." segments, no NUL or
 // backslash, no segment longer than MaxSegmentLen, no segment containing
 // TempMarker, and not under ReservedDir. The error wraps ErrInvalidKey.
-// ValidateKey does not look at the file system; Local also rejects keys that
-// resolve outside its root through a symbolic link.
+// ValidateKey does not look at the file system; Local also rejects keys whose
+// path goes through a symbolic link.
 func ValidateKey(key string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why) }
 	switch {

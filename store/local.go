@@ -19,20 +19,24 @@ import (
 // Put and PatchCopy are atomic and durable: they write a temporary file
 // beside the value, fsync it, rename it over the value and fsync the
 // directory, so a crash leaves the old or the new value (plus, at worst, a
-// temporary file that RemoveTemp deletes). They replace a symbolic link at
-// the key instead of writing through it, and keep the old value's permission
-// bits but not its owner. Directories they create are fsynced too.
-// Range writes (WriteAt, Truncate) are NOT atomic and not durable until Sync.
+// temporary file that RemoveTemp deletes). If only that last directory
+// fsync fails they return ErrNotDurable: the new value is in place but may
+// not survive a power loss. They keep the old value's permission bits but
+// not its owner. Directories they create are fsynced too. Range writes
+// (WriteAt, Truncate) are NOT atomic and not durable until Sync.
 //
 // All methods are safe for concurrent use; Local holds no locks, so
 // concurrent writers of one key must be serialised by the caller.
 //
-// Keys never reach outside the root: a key whose path goes through a
-// symbolic link that leaves the root is ErrInvalidKey. The check is made
+// Every key names its own file: a key whose path has a symbolic link in any
+// component below the root is ErrInvalidKey, whether the link leads out of
+// the root or stays inside it (where it would let two keys, and so two
+// per-key locks, share one file), and List skips links. The root itself may
+// be or lie under a link; NewLocal resolves it once. The check is made
 // before each use of the path, so it assumes nobody swaps a directory under
-// the root for a symbolic link concurrently. A key naming a directory is
-// ErrNotFound. The top-level ReservedDir directory and temporary files are
-// invisible to List.
+// the root for a symbolic link concurrently. Reading a key that names a
+// directory is ErrNotFound; writing one is ErrInvalidKey. The top-level
+// ReservedDir directory and temporary files are invisible to List.
 type Local struct {
 	root  string // absolute, free of symbolic links
 	owner string // names this store's temporary files
@@ -106,20 +110,13 @@ func (l *Local) Get(ctx context.Context, key string) ([]byte, error) {
 // Put atomically and durably replaces key's value with what r yields,
 // creating it and its parent directories if needed. A cancelled ctx writes
 // nothing; ctx is checked again before the rename, but r is not interrupted.
-// On error the old value is untouched and no temporary file is left, though
-// parent directories Put created remain.
+// On error other than ErrNotDurable the old value is untouched and no
+// temporary file is left, though parent directories Put created remain.
 func (l *Local) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return l.err("put", key, err)
 	}
-	path, err := l.path(key)
-	if err != nil {
-		return l.err("put", key, err)
-	}
-	mode, keep, err := replaceable(path)
-	if err == nil && !keep {
-		err = l.mkdirs(filepath.Dir(path))
-	}
+	path, mode, keep, err := l.target(key)
 	if err == nil {
 		err = l.replace(ctx, path, mode, keep, func(f *os.File) error {
 			_, err := io.Copy(f, r)
@@ -132,8 +129,9 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) error {
 	return nil
 }
 
-// Delete removes key's value and fsyncs its directory. A symbolic link at
-// the key is removed, not its target.
+// Delete removes key's value and fsyncs its directory. If only that fsync
+// fails the error is ErrNotDurable: the value is gone but may come back
+// after a power loss.
 func (l *Local) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return l.err("delete", key, err)
@@ -149,7 +147,9 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 		err = os.Remove(path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		if err = syncDir(filepath.Dir(path)); err != nil {
+			err = notDurable(err)
+		}
 	}
 	if err != nil {
 		return l.err("delete", key, err)
@@ -166,7 +166,7 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, l.err("stat", key, err)
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errNotValue
 	}
@@ -178,9 +178,10 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 
 // err wraps err for op on key. For operations on an existing value a
 // missing path means ErrNotFound; Put and PatchCopy create missing paths, so
-// for them it is only an OS error.
+// for them it is only an OS error. After ErrNotDurable the change is made,
+// so a missing directory is not a missing value.
 func (l *Local) err(op, key string, err error) error {
-	if op != "put" && op != "patch" && notExist(err) && !errors.Is(err, ErrNotFound) {
+	if op != "put" && op != "patch" && notExist(err) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrNotDurable) {
 		err = fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return opErr(op, key, err)

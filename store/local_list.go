@@ -11,12 +11,11 @@ import (
 )
 
 // List returns the keys under prefix in lexical order; a trailing '/' on
-// the prefix is ignored. It skips the top-level ReservedDir, temporary
-// files, files whose names are not valid keys, and symbolic links that
-// leave the root or do not lead to a regular file. It lists a symbolic link
-// to a file inside the root but does not descend into linked directories,
-// so no key is listed twice. List is not a snapshot: keys changed while it
-// runs may or may not appear.
+// the prefix is ignored. It lists regular files only, skipping the
+// top-level ReservedDir, temporary files, files whose names are not valid
+// keys, and symbolic links (which it does not follow), so every key listed
+// can be used. A prefix through a symbolic link is ErrInvalidKey. List is
+// not a snapshot: keys changed while it runs may or may not appear.
 func (l *Local) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.err("list", prefix, err)
@@ -47,7 +46,7 @@ func (l *Local) List(ctx context.Context, prefix string) ([]string, error) {
 		case !ok && d.IsDir() && path != l.root:
 			return filepath.SkipDir
 		case !ok || d.IsDir():
-		case d.Type().IsRegular(), d.Type()&fs.ModeSymlink != 0 && l.linksToFile(path):
+		case d.Type().IsRegular():
 			keys = append(keys, key)
 		}
 		return nil
@@ -68,16 +67,6 @@ func (l *Local) key(path string) (string, bool) {
 	}
 	key := filepath.ToSlash(rel)
 	return key, ValidateKey(key) == nil
-}
-
-// linksToFile reports whether the symbolic link at path resolves, inside
-// the root, to a regular file.
-func (l *Local) linksToFile(path string) bool {
-	if l.checkLink(path) != nil {
-		return false
-	}
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 // RemoveTemp deletes the temporary files (see ParseTempName) under the root

@@ -8,12 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/rangetx/rangetx/internal/fsutil"
 )
 
 // path returns the file path of key under the root. It rejects, with
-// ErrInvalidKey, a malformed key and a key that reaches outside the root (or
-// into the root's ReservedDir) through a symbolic link: every existing path
-// component is checked with Lstat and every link is resolved.
+// ErrInvalidKey, a malformed key and a key whose path has a symbolic link in
+// any component below the root (the root itself was resolved by NewLocal):
+// a link inside the root would let two keys name one file and so defeat
+// per-key locks, and one leading out would escape the root. Every existing
+// path component is checked with Lstat.
 //
 // The check and the later use of the path are separate system calls. Local
 // assumes that nobody replaces a directory under the root with a symbolic
@@ -32,31 +36,11 @@ func (l *Local) path(key string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			continue
-		}
-		if err := l.checkLink(p); err != nil {
-			return "", fmt.Errorf("%w %q: %v", ErrInvalidKey, key, err)
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return "", fmt.Errorf("%w %q: %s is a symbolic link", ErrInvalidKey, key, p)
 		}
 	}
 	return filepath.Join(l.root, filepath.FromSlash(key)), nil
-}
-
-// checkLink reports why the symbolic link at p may not be followed: it does
-// not resolve, or it resolves outside the root or into ReservedDir.
-func (l *Local) checkLink(p string) error {
-	target, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return fmt.Errorf("symbolic link %s does not resolve: %w", p, err)
-	}
-	rel, err := filepath.Rel(l.root, target)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return fmt.Errorf("symbolic link %s leaves the root", p)
-	}
-	if rel == ReservedDir || strings.HasPrefix(rel, ReservedDir+string(filepath.Separator)) {
-		return fmt.Errorf("symbolic link %s leads into %s", p, ReservedDir)
-	}
-	return nil
 }
 
 // errNotValue is returned for a key that names a directory or anything else
@@ -70,7 +54,7 @@ func (l *Local) open(key string, flag int) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if fi, err := os.Stat(path); err != nil {
+	if fi, err := os.Lstat(path); err != nil {
 		return nil, nil, err
 	} else if !fi.Mode().IsRegular() {
 		return nil, nil, errNotValue
@@ -90,13 +74,34 @@ func (l *Local) open(key string, flag int) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
+// target prepares key's path for Put and PatchCopy: it returns the path and
+// the new value's mode (see replaceable) and creates missing parent
+// directories durably. A key that cannot hold a value, because a directory
+// is at its path or a file is where a parent directory would be, is
+// ErrInvalidKey naming the OS cause.
+func (l *Local) target(key string) (path string, mode fs.FileMode, keep bool, err error) {
+	if path, err = l.path(key); err != nil {
+		return "", 0, false, err
+	}
+	mode, keep, err = replaceable(path)
+	if err == nil && !keep {
+		err = fsutil.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) {
+		return "", 0, false, fmt.Errorf("%w %q: %w", ErrInvalidKey, key, err)
+	}
+	return path, mode, keep, err
+}
+
 // replaceable returns the mode a new version of the value at path must get
 // and whether it must be set exactly (it is kept from an existing value) or
-// left to the umask (new value). A directory at path cannot be replaced.
+// left to the umask (new value). A directory at path cannot be replaced
+// (EISDIR), nor can a path below a file (ENOTDIR from Lstat). Lstat, not
+// Stat: path has no links (see path), and a link made since is not followed.
 func replaceable(path string) (mode fs.FileMode, keep bool, err error) {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	switch {
-	case notExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 		return defaultMode, false, nil
 	case err != nil:
 		return 0, false, err
@@ -112,44 +117,6 @@ const (
 	defaultMode = 0o644
 	keptMode    = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 )
-
-// mkdirs creates dir and its missing parents below the root, then fsyncs
-// each new directory and the directory it was made in, so that a value
-// renamed into dir keeps its path after a power loss.
-func (l *Local) mkdirs(dir string) error {
-	var missing []string // deepest first
-	for d := dir; d != l.root; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return &fs.PathError{Op: "mkdir", Path: d, Err: syscall.ENOTDIR}
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		// A concurrent Put may win the race; its directory serves as well.
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	if err := syncDir(filepath.Dir(missing[len(missing)-1])); err != nil {
-		return err
-	}
-	for _, d := range missing {
-		if err := syncDir(d); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // notExist reports whether err means the path does not exist, including a
 // path component that is a file rather than a directory.

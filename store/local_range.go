@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // ReadAt reads len(p) bytes of key's value at off with io.ReaderAt
@@ -102,7 +101,8 @@ func (l *Local) Sync(ctx context.Context, key string) error {
 // (copy_file_range on Linux, never through memory), the copy is resized to
 // Size and the ranges are written over it. A missing value is patched from
 // empty, creating parent directories. An invalid patch is ErrInvalidRange
-// and writes nothing; so does a cancelled ctx.
+// and writes nothing; so does a cancelled ctx. ErrNotDurable means the new
+// value is in place but its directory fsync failed.
 func (l *Local) PatchCopy(ctx context.Context, key string, p Patch) error {
 	if err := ctx.Err(); err != nil {
 		return l.err("patch", key, err)
@@ -117,11 +117,7 @@ func (l *Local) PatchCopy(ctx context.Context, key string, p Patch) error {
 }
 
 func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
-	path, err := l.path(key)
-	if err != nil {
-		return err
-	}
-	mode, keep, err := replaceable(path)
+	path, mode, keep, err := l.target(key)
 	if err != nil {
 		return err
 	}
@@ -134,8 +130,6 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 		}
 		defer f.Close()
 		old, oldSize = f, fi.Size()
-	} else if err := l.mkdirs(filepath.Dir(path)); err != nil {
-		return err
 	}
 	return l.replace(ctx, path, mode, keep, func(f *os.File) error {
 		if n := min(p.MinSize, oldSize); n > 0 {

@@ -90,8 +90,8 @@ func isHex(s string) bool {
 //
 // The new file gets mode exactly if keep is set, else mode less the umask.
 // Until the rename path is untouched, and on any error before it the temp
-// file is removed. An error from the final directory fsync means the new
-// value is in place but may not survive a power loss.
+// file is removed. An error from the final directory fsync is
+// ErrNotDurable: the new value is in place but may not survive a power loss.
 func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep bool, fill func(*os.File) error) (err error) {
 	f, err := l.createTemp(path, mode)
 	if err != nil {
@@ -128,7 +128,10 @@ func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep
 		return err
 	}
 	renamed = true
-	return syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return notDurable(err)
+	}
+	return nil
 }
 
 // createTemp creates a new temporary file beside path with O_EXCL, so it

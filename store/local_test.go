@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rangetx/rangetx/internal/fsutil"
 )
 
 // wantTree fails unless the entries (files, directories, links) under root
@@ -104,6 +106,17 @@ func TestNewLocal(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "v")); got != "via link" {
 		t.Errorf("value through linked root = %q", got)
 	}
+	// So does a root below a link.
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = NewLocal(filepath.Join(link, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	put(t, l, "w", "below link")
+	if got := readFile(t, filepath.Join(dir, "sub", "w")); got != "below link" {
+		t.Errorf("value below linked root = %q", got)
+	}
 }
 
 func TestLocalLayout(t *testing.T) {
@@ -145,18 +158,23 @@ func TestLocalDirectoryKey(t *testing.T) {
 	if err := l.Delete(ctx, "dir"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Delete(dir) = %v, want ErrNotFound", err)
 	}
-	if err := l.Put(ctx, "dir", strings.NewReader("x")); !errors.Is(err, syscall.EISDIR) {
-		t.Errorf("Put(dir) = %v, want EISDIR", err)
-	}
-	if err := l.PatchCopy(ctx, "dir", Patch{Size: 1}); !errors.Is(err, syscall.EISDIR) {
-		t.Errorf("PatchCopy(dir) = %v, want EISDIR", err)
-	}
-	// A value in the way of a directory.
-	if err := l.Put(ctx, "dir/v/w", strings.NewReader("x")); err == nil || errors.Is(err, ErrNotFound) {
-		t.Errorf("Put(dir/v/w) = %v, want an OS error", err)
-	}
-	if _, err := l.Get(ctx, "dir/v/w"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Get(dir/v/w) = %v, want ErrNotFound", err)
+	// Writing a directory's key, or a key below a value, is an invalid key
+	// that names its OS cause; reading one is ErrNotFound.
+	for key, cause := range map[string]error{"dir": syscall.EISDIR, "dir/v/w": syscall.ENOTDIR, "dir/v/w/x": syscall.ENOTDIR} {
+		if err := l.Put(ctx, key, strings.NewReader("x")); !errors.Is(err, ErrInvalidKey) || !errors.Is(err, cause) {
+			t.Errorf("Put(%s) = %v, want ErrInvalidKey and %v", key, err, cause)
+		}
+		if err := l.PatchCopy(ctx, key, Patch{Size: 1}); !errors.Is(err, ErrInvalidKey) || !errors.Is(err, cause) {
+			t.Errorf("PatchCopy(%s) = %v, want ErrInvalidKey and %v", key, err, cause)
+		}
+		if key == "dir" {
+			continue // read above
+		}
+		for op, err := range callAll(ctx, l, key) {
+			if op != "Put" && op != "PatchCopy" && !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s(%s) = %v, want ErrNotFound", op, key, err)
+			}
+		}
 	}
 	want(t, l, "dir/v", "v")
 	wantTree(t, l.Root(), "dir", "dir/v")
@@ -375,21 +393,20 @@ func TestLocalList(t *testing.T) {
 		"a/secret":  filepath.Join(out, "secret"),                // file outside
 		"a/dangle":  filepath.Join(root, "nothing"),              // dangling
 		"a/journal": filepath.Join(root, ReservedDir, "journal"), // into the reserved dir
-		"alias":     filepath.Join(root, "b"),                    // file inside: listed
+		"alias":     filepath.Join(root, "b"),                    // file inside
+		"a/rel":     "v",                                         // relative, file inside
 		"adir":      filepath.Join(root, "a"),                    // directory inside: not descended
 	} {
 		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantKeys(t, l, "", "a/v", "alias", "b")
+	wantKeys(t, l, "", "a/v", "b")
 	wantKeys(t, l, "a", "a/v")
-	wantKeys(t, l, "alias", "alias")
-	wantKeys(t, l, "adir")
-	want(t, l, "alias", "b")
-	want(t, l, "adir/v", "v")
-	if _, err := l.List(context.Background(), "out"); !errors.Is(err, ErrInvalidKey) {
-		t.Errorf("List(out) = %v, want ErrInvalidKey", err)
+	for _, prefix := range []string{"out", "alias", "adir", "adir/"} {
+		if _, err := l.List(context.Background(), prefix); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("List(%s) = %v, want ErrInvalidKey", prefix, err)
+		}
 	}
 }
 
@@ -435,12 +452,96 @@ func TestLocalSymlinkEscape(t *testing.T) {
 		t.Errorf("reserved file = %q", got)
 	}
 	wantKeys(t, l, "")
+}
 
-	// Links that stay inside the root are followed.
+// TestLocalSymlinkInside checks that links that stay inside the root are
+// not followed either: through one, two keys would name one file and writers
+// holding different per-key locks would race on it.
+func TestLocalSymlinkInside(t *testing.T) {
+	l := newLocal(t)
+	root := l.Root()
 	put(t, l, "real/v", "v")
-	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "inside")); err != nil {
-		t.Fatal(err)
+	links := map[string]string{
+		"alias":     filepath.Join(root, "real"),      // directory
+		"rel":       "real",                           // directory, relative
+		"vlink":     filepath.Join(root, "real", "v"), // file
+		"real/self": "v",                              // file, relative, same directory
+		"dangling":  filepath.Join(root, "nothing"),   // would be created by Put
+		"loop":      "loop",                           // never resolves
 	}
-	put(t, l, "inside/w", "w")
-	want(t, l, "real/w", "w")
+	for link, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{
+		"alias/v", "alias/new", "alias/new/deeper", "rel/v", "vlink", "real/self",
+		"dangling", "dangling/x", "loop", "loop/x",
+	} {
+		for op, err := range callAll(context.Background(), l, key) {
+			if !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s(%q) = %v, want ErrInvalidKey", op, key, err)
+			}
+		}
+	}
+	// Nothing was written through, replaced or removed.
+	want(t, l, "real/v", "v")
+	wantTree(t, root, "alias", "dangling", "loop", "real", "real/self", "real/v", "rel", "vlink")
+	for link, target := range links {
+		if got, err := os.Readlink(filepath.Join(root, link)); err != nil || got != target {
+			t.Errorf("link %s = %q, %v; want %q", link, got, err, target)
+		}
+	}
+	wantKeys(t, l, "", "real/v")
+	wantKeys(t, l, "real", "real/v")
+}
+
+// failSync makes the store's directory fsync return err for the rest of
+// the test.
+func failSync(t *testing.T, err error) {
+	t.Cleanup(func() { syncDir = fsutil.SyncDir })
+	syncDir = func(string) error { return err }
+}
+
+// TestLocalNotDurable checks that a directory fsync failing after the
+// rename or unlink is ErrNotDurable with its cause, and only then.
+func TestLocalNotDurable(t *testing.T) {
+	l := newLocal(t)
+	ctx := context.Background()
+	put(t, l, "d/k", "old")
+	put(t, l, "d/gone", "x")
+	put(t, l, "d/gone2", "x")
+	failSync(t, syscall.EIO)
+	wantNotDurable := func(op string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrNotDurable) || !errors.Is(err, syscall.EIO) {
+			t.Errorf("%s = %v, want ErrNotDurable and EIO", op, err)
+		}
+	}
+
+	// Failures before the change are not ErrNotDurable.
+	boom := errors.New("boom")
+	if err := l.Put(ctx, "d/k", errReader{boom}); !errors.Is(err, boom) || errors.Is(err, ErrNotDurable) {
+		t.Errorf("Put(failing reader) = %v, want boom only", err)
+	}
+	if err := l.Delete(ctx, "d/missing"); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotDurable) {
+		t.Errorf("Delete(missing) = %v, want ErrNotFound only", err)
+	}
+	want(t, l, "d/k", "old")
+
+	wantNotDurable("Put", l.Put(ctx, "d/k", strings.NewReader("new")))
+	want(t, l, "d/k", "new")
+	wantNotDurable("Put(new dir)", l.Put(ctx, "e/f/k", strings.NewReader("e")))
+	want(t, l, "e/f/k", "e")
+	wantNotDurable("PatchCopy", l.PatchCopy(ctx, "d/k", Patch{MinSize: 3, Size: 4, Ranges: []Range{{Off: 3, Data: []byte("!")}}}))
+	want(t, l, "d/k", "new!")
+	wantNotDurable("Delete", l.Delete(ctx, "d/gone"))
+	wantMissing(t, l, "d/gone")
+	wantTree(t, l.Root(), "d", "d/k", "d/gone2", "e", "e/f", "e/f/k")
+
+	// The unlink is done: a missing directory then is not a missing value.
+	failSync(t, &fs.PathError{Op: "open", Path: "d", Err: syscall.ENOENT})
+	if err := l.Delete(ctx, "d/gone2"); !errors.Is(err, ErrNotDurable) || errors.Is(err, ErrNotFound) {
+		t.Errorf("Delete = %v, want ErrNotDurable and not ErrNotFound", err)
+	}
 }

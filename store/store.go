@@ -31,10 +31,13 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Put atomically replaces the whole value with the bytes read from r,
 	// creating it (and its parent directories) if needed. When Put returns nil
-	// the new value is durable; if it returns an error the old value (or its
-	// absence) is unchanged. A crash during Put leaves the old or the new value.
+	// the new value is durable; if it returns ErrNotDurable the new value is
+	// in place but may not survive a power loss; after any other error the
+	// old value (or its absence) is unchanged. A crash during Put leaves the
+	// old or the new value.
 	Put(ctx context.Context, key string, r io.Reader) error
-	// Delete removes the value durably. A missing key is ErrNotFound.
+	// Delete removes the value durably. A missing key is ErrNotFound;
+	// ErrNotDurable means it is removed but may come back after a power loss.
 	Delete(ctx context.Context, key string) error
 	// Stat describes the value. A missing key is ErrNotFound.
 	Stat(ctx context.Context, key string) (Info, error)
@@ -87,7 +90,8 @@ type Range struct {
 // Patcher is implemented by stores that can build a patched copy of a value
 // and swap it in atomically without the caller reading the whole value
 // (copy mode). PatchCopy is atomic and durable like Put: a crash leaves the
-// old or the new value, and when it returns nil the new value is durable.
+// old or the new value, when it returns nil the new value is durable, and
+// ErrNotDurable means the same as from Put.
 // If the value does not exist it is created from an empty one.
 type Patcher interface {
 	PatchCopy(ctx context.Context, key string, p Patch) error

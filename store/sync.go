@@ -1,17 +1,17 @@
 package store
 
-import "os"
+import (
+	"fmt"
+
+	"github.com/rangetx/rangetx/internal/fsutil"
+)
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
-// it survive a power loss; fsync of a file does not cover its name.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
+// it survive a power loss. It is a variable so that tests can make it fail.
+var syncDir = fsutil.SyncDir
+
+// notDurable reports a directory fsync that failed after a rename or unlink
+// had already made the change visible.
+func notDurable(err error) error {
+	return fmt.Errorf("%w: %w", ErrNotDurable, err)
 }

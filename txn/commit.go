@@ -147,6 +147,11 @@ func (tx *Tx) commitCopy() error {
 	} else {
 		err = tx.putPatched(p)
 	}
+	if errors.Is(err, store.ErrNotDurable) {
+		// The new value is visible but may not survive a power loss: an
+		// fsync failed, and is never retried into success.
+		return fmt.Errorf("txn: commit %q: %w", key, e.fail(err))
+	}
 	if err != nil {
 		return fmt.Errorf("txn: commit %q: %w", key, err)
 	}

@@ -10,8 +10,10 @@
 //		return err
 //	})
 //
-// When Commit returns nil the new contents are durable: no crash of the
-// process or the machine can lose them. A crash at any moment leaves each
+// When Commit returns nil the new contents are durable: they were fsynced,
+// to the journal or in place, before Commit returned, so a crash of the
+// process cannot lose them, and the order of writes and syncs is the one
+// that also survives power loss (see DESIGN.md). A crash at any moment leaves each
 // value equal to its state after some prefix of its committed transactions,
 // never a mix; recovery (run by Open, by the next holder of the value's lock,
 // or by `rangetx recover`) finishes what a crash interrupted.
@@ -106,7 +108,7 @@ func (e *Engine) fail(cause error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.failed == nil {
-		e.failed = fmt.Errorf("%w: %v", ErrNeedsRecovery, cause)
+		e.failed = fmt.Errorf("%w: %w", ErrNeedsRecovery, cause)
 		e.log.Error("txn: engine stopped; recovery will finish committed work", "err", cause)
 		if e.j != nil {
 			e.j.Close()
@@ -142,12 +144,20 @@ func (e *Engine) Close() error {
 // lockKey takes key's exclusive lock and settles whatever a dead journal left
 // unapplied for key, so the caller starts from the latest committed state.
 func (e *Engine) lockKey(ctx context.Context, key string) (lock.Unlock, error) {
-	if err := store.ValidateKey(key); err != nil {
+	// Let the store refuse a key (malformed, through a symbolic link)
+	// before a lock file is made for it.
+	if _, err := e.st.Stat(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	unlock, err := e.lk.Lock(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("txn: lock %q: %w", key, err)
+	}
+	// The engine may have stopped while we waited; its own marker on this
+	// value would then name a journal it can no longer apply.
+	if err := e.err(); err != nil {
+		unlock()
+		return nil, err
 	}
 	if err := e.settle(ctx, key); err != nil {
 		unlock()
@@ -166,14 +176,16 @@ func (e *Engine) settle(ctx context.Context, key string) error {
 	if m == "" || m == e.JournalID() {
 		return nil
 	}
-	if e.jdir != "" {
-		n, err := recovery.Settle(ctx, e.st, e.jdir, m, key)
-		if err != nil {
-			return fmt.Errorf("txn: settle %q: %w", key, err)
-		}
-		if n > 0 {
-			e.log.Info("txn: replayed a dead writer's committed entries", "key", key, "journal", m, "entries", n)
-		}
+	if e.jdir == "" {
+		return fmt.Errorf("txn: %q may have committed changes in journal %s, and this engine has no journal directory to replay them from: %w",
+			key, m, ErrNeedsRecovery)
+	}
+	n, err := recovery.Settle(ctx, e.st, e.jdir, m, key)
+	if err != nil {
+		return fmt.Errorf("txn: settle %q: %w", key, err)
+	}
+	if n > 0 {
+		e.log.Info("txn: replayed a dead writer's committed entries", "key", key, "journal", m, "entries", n)
 	}
 	if err := e.lk.SetMarker(key, ""); err != nil {
 		return fmt.Errorf("txn: clear marker of %q: %w", key, err)
@@ -185,12 +197,18 @@ func (e *Engine) settle(ctx context.Context, key string) error {
 // writer left work unsettled it settles it first under the exclusive lock
 // and returns that lock instead.
 func (e *Engine) rlockKey(ctx context.Context, key string) (lock.Unlock, error) {
-	if err := store.ValidateKey(key); err != nil {
+	// A missing value has no lock file to create and nothing to settle: a
+	// journal only ever holds changes to values that exist.
+	if _, err := e.st.Stat(ctx, key); err != nil {
 		return nil, err
 	}
 	unlock, err := e.lk.RLock(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("txn: lock %q: %w", key, err)
+	}
+	if err := e.err(); err != nil {
+		unlock()
+		return nil, err
 	}
 	m, err := e.lk.Marker(key)
 	if err != nil {

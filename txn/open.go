@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/rangetx/rangetx/internal/fsutil"
 	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/lock"
 	"github.com/rangetx/rangetx/recovery"
@@ -31,11 +31,18 @@ func Layout(root string) (locks, journals, recoveryLock string) {
 // so every transaction a crashed process committed is applied first; the
 // report is available from Recovered. Any number of processes may open the
 // same root at once.
+//
+// Open fails if a journal holds a corrupt record (see recovery.Run). A value
+// whose entries cannot be replayed does not stop Open: that value is fenced
+// and every transaction on it returns the replay error until the cause is
+// fixed.
 func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
 	o := opts.withDefaults()
 	locks, jdir, rlock := Layout(root)
+	// Synced, so a power loss cannot take the store's own directories
+	// (and with them an acknowledged value or journal) away.
 	for _, d := range []string{root, locks, jdir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := fsutil.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("txn: open %s: %w", root, err)
 		}
 	}
@@ -52,6 +59,12 @@ func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
 			rep, err = recovery.Run(ctx, recovery.Config{
 				Store: st, Locker: lk, JournalDir: jdir, LockPath: rlock, Self: j.ID(), Logger: o.Logger,
 			})
+			if errors.Is(err, recovery.ErrUnsettled) && !errors.Is(err, journal.ErrCorrupt) {
+				// Those values are fenced and report the error themselves;
+				// the rest of the store is fine to use.
+				o.Logger.Warn("txn: open: some values could not be settled", "err", err)
+				err = nil
+			}
 			if err == nil {
 				e, _ := New(st, lk, j, &o)
 				e.recovered = rep

@@ -19,6 +19,13 @@ type Options struct {
 	AutoRatio           int64
 	AutoMaxJournalBytes int64
 
+	// MaxValueSize bounds the size a transaction may give a value; a write
+	// or resize beyond it is store.ErrInvalidRange and stages nothing. It
+	// keeps an absurd offset from reaching the commit point, where the file
+	// system would refuse it only after the journal had accepted it.
+	// Default 1 TiB.
+	MaxValueSize int64
+
 	// Logger receives recovery and failure reports. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -33,6 +40,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.AutoMaxJournalBytes <= 0 {
 		r.AutoMaxJournalBytes = 64 << 20
+	}
+	if r.MaxValueSize <= 0 {
+		r.MaxValueSize = 1 << 40
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

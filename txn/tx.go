@@ -135,15 +135,16 @@ func (tx *Tx) readBase(p []byte, off int64) error {
 
 // WriteAt stages p at off. Writing past the end grows the value, filling
 // any gap with zeros, as os.File does. Nothing reaches the store before
-// Commit. A negative or overflowing offset is store.ErrInvalidRange.
+// Commit. A negative offset, or an end past Options.MaxValueSize, is
+// store.ErrInvalidRange.
 func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
 		return 0, ErrTxDone
 	}
-	if off < 0 || int64(len(p)) > math.MaxInt64-off {
-		return 0, fmt.Errorf("txn: write %q at %d (+%d): %w", tx.key, off, len(p), store.ErrInvalidRange)
+	if off < 0 || int64(len(p)) > math.MaxInt64-off || off+int64(len(p)) > tx.e.opts.MaxValueSize {
+		return 0, fmt.Errorf("txn: write %q at %d (+%d), limit %d: %w", tx.key, off, len(p), tx.e.opts.MaxValueSize, store.ErrInvalidRange)
 	}
 	tx.touched = true
 	tx.staged.write(off, p)
@@ -152,16 +153,16 @@ func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // Resize sets the value's size: shrinking drops bytes, growing adds zeros.
-// Resizing a missing value creates it. A negative size is
-// store.ErrInvalidRange.
+// Resizing a missing value creates it. A negative size, or one past
+// Options.MaxValueSize, is store.ErrInvalidRange.
 func (tx *Tx) Resize(size int64) error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
 		return ErrTxDone
 	}
-	if size < 0 {
-		return fmt.Errorf("txn: resize %q to %d: %w", tx.key, size, store.ErrInvalidRange)
+	if size < 0 || size > tx.e.opts.MaxValueSize {
+		return fmt.Errorf("txn: resize %q to %d, limit %d: %w", tx.key, size, tx.e.opts.MaxValueSize, store.ErrInvalidRange)
 	}
 	tx.touched = true
 	if size < tx.size {

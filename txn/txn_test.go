@@ -458,8 +458,8 @@ func TestBadInput(t *testing.T) {
 	})
 }
 
-// TestSymlinkEscapeRejected: a key resolving outside the root through a
-// symbolic link is ErrInvalidKey and nothing is written outside.
+// TestSymlinkEscapeRejected: a key with a symbolic link in its path is
+// ErrInvalidKey and nothing is written, outside the root or inside.
 func TestSymlinkEscapeRejected(t *testing.T) {
 	root, outside := t.TempDir(), t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(root, "link")); err != nil {
@@ -475,6 +475,22 @@ func TestSymlinkEscapeRejected(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Fatalf("something was written outside the root: %v", ents)
+	}
+	// A link inside the root would give one file two keys, and so two
+	// locks: refused too.
+	put(t, e, "real", []byte("real"))
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	err = txn.Do(ctx, e, "alias", func(tx *txn.Tx) error {
+		_, err := tx.WriteAt([]byte("ALIAS"), 0)
+		return err
+	})
+	if !errors.Is(err, store.ErrInvalidKey) {
+		t.Fatalf("write through an in-root symlink = %v, want ErrInvalidKey", err)
+	}
+	if got := get(t, e, "real"); string(got) != "real" {
+		t.Fatalf("the aliased value changed: %q", got)
 	}
 }
 

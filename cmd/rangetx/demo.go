@@ -88,6 +88,9 @@ func runDemo(ctx context.Context, ev env, args []string) error {
 	}
 	root := *f.root
 	if root == "" {
+		root = ev.getenv("RANGETX_ROOT")
+	}
+	if root == "" {
 		if root, err = os.MkdirTemp("", "rangetx-demo-"); err != nil {
 			return err
 		}
@@ -286,7 +289,7 @@ func runDemoWorker(ctx context.Context, ev env, args []string) error {
 	if _, err := f.parse(args); err != nil {
 		return err
 	}
-	e, err := openEngine(ctx, ev, f, txn.ModeJournal)
+	e, err := openEngine(ctx, ev, f, txn.ModeJournal, false)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ func runInspect(ctx context.Context, ev env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := isDir(root); err != nil {
+		return err
+	}
 	locks, jdir, _ := txn.Layout(root)
 	in := inspection{Root: root, Journals: []journalStatus{}, Locks: []lock.Status{}}
 	ids, err := journal.List(jdir)

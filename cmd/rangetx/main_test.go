@@ -143,6 +143,15 @@ func TestExitCodes(t *testing.T) {
 		{"write missing file", 1, "k", []string{"write", "--root", root, "k", "0:" + filepath.Join(tmp, "nope")}, nil, nil, false},
 		{"put missing file", 1, "k", []string{"put", "--root", root, "k", filepath.Join(tmp, "nope")}, nil, nil, false},
 		{"put invalid key", 1, "invalid key", []string{"put", "--root", root, "a//b", f}, nil, nil, false},
+		{"write past the size limit", 1, "invalid range", []string{"write", "--root", root, "k", "17592186044416:" + f}, nil, nil, false},
+		{"get through a symlink", 1, "invalid key", []string{"get", "--root", root, "alias"}, nil, nil, false},
+		{"write through a symlink", 1, "invalid key", []string{"write", "--root", root, "alias", "0:" + f}, nil, nil, false},
+		{"get with a missing root", 1, "root", []string{"get", "--root", filepath.Join(tmp, "no-such-root"), "k"}, nil, nil, false},
+		{"recover with a missing root", 1, "root", []string{"recover", "--root", filepath.Join(tmp, "no-such-root")}, nil, nil, false},
+		{"inspect with a missing root", 1, "root", []string{"inspect", "--root", filepath.Join(tmp, "no-such-root")}, nil, nil, false},
+	}
+	if err := os.Symlink(filepath.Join(root, "k"), filepath.Join(root, "alias")); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -159,9 +168,26 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
-	// None of the failures changed the value.
+	// None of the failures changed the value, created a root, or left a
+	// lock file for a key that does not exist; the store still works.
 	if r := ok(t, rangetx(t, nil, nil, "get", "--root", root, "k")); r.stdout != "0123456789" {
 		t.Fatalf("a failed command changed the value: %q", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "no-such-root")); !os.IsNotExist(err) {
+		t.Fatal("a read-only command created the root")
+	}
+	locks, _ := os.ReadDir(filepath.Join(root, ".rangetx", "locks"))
+	for _, l := range locks {
+		if l.Name() != "k.lock" {
+			t.Errorf("a failed command left lock file %s", l.Name())
+		}
+	}
+	ok(t, rangetx(t, nil, nil, "put", "--root", root, "other", f))
+	fresh := filepath.Join(tmp, "fresh")
+	os.Mkdir(fresh, 0o755)
+	rangetx(t, nil, nil, "put", "--root", fresh, "a//b", f)
+	if ents, _ := os.ReadDir(fresh); len(ents) != 0 {
+		t.Fatalf("a put with an invalid key wrote %v", ents)
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/txn"
 )
@@ -82,16 +84,20 @@ func workerMain() int {
 	return 0
 }
 
-// worker is one running writer process.
-type worker struct {
-	cmd  *exec.Cmd
-	done chan error
+// exit is how a writer process ended.
+type exit struct {
+	w      int
+	killed bool // by SIGKILL, from the parent or from a crash point
+	err    error
 }
 
-func startWorker(t *testing.T, root, mode string, w, first, last int, acked *[8]int, mu *sync.Mutex) *worker {
+// startWorker runs worker w's transactions first..last in a child process
+// and reports its end on exits; extraEnv may arm a crash point.
+func startWorker(t *testing.T, root, mode string, w, first, last int, acked *[8]int, mu *sync.Mutex, exits chan<- exit, extraEnv ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), workerEnv+"="+strconv.Itoa(w), "MP_ROOT="+root, "MP_MODE="+mode,
 		"MP_FIRST="+strconv.Itoa(first), "MP_LAST="+strconv.Itoa(last))
+	cmd.Env = append(cmd.Env, extraEnv...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,6 @@ func startWorker(t *testing.T, root, mode string, w, first, last int, acked *[8]
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	wk := &worker{cmd, make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -113,12 +118,17 @@ func startWorker(t *testing.T, root, mode string, w, first, last int, acked *[8]
 			}
 		}
 		err := cmd.Wait()
-		if err != nil && stderr.Len() > 0 {
+		killed := false
+		if ee, ok := err.(*exec.ExitError); ok {
+			ws, _ := ee.Sys().(syscall.WaitStatus)
+			killed = ws.Signaled() && ws.Signal() == syscall.SIGKILL
+		}
+		if err != nil && !killed {
 			err = fmt.Errorf("%w: %s", err, stderr.String())
 		}
-		wk.done <- err
+		exits <- exit{w, killed, err}
 	}()
-	return wk
+	return cmd
 }
 
 // verifyMP checks the value against the acknowledgements: every
@@ -176,13 +186,13 @@ func TestMultiProcess(t *testing.T) {
 	root := setupMP(t)
 	var acked [8]int
 	var mu sync.Mutex
-	var ws []*worker
+	exits := make(chan exit, workers)
 	for w := range workers {
-		ws = append(ws, startWorker(t, root, "auto", w, 1, txs, &acked, &mu))
+		startWorker(t, root, "auto", w, 1, txs, &acked, &mu, exits)
 	}
-	for w, wk := range ws {
-		if err := <-wk.done; err != nil {
-			t.Fatalf("worker %d: %v", w, err)
+	for range workers {
+		if x := <-exits; x.err != nil {
+			t.Fatalf("worker %d: %v", x.w, x.err)
 		}
 	}
 	for w := range workers {
@@ -193,18 +203,20 @@ func TestMultiProcess(t *testing.T) {
 	verifyMP(t, readValue(t, root), workers, acked, txs)
 }
 
-// TestMultiProcessKills: the same with random writers SIGKILLed mid-run and
-// restarted, then `rangetx recover`: every acknowledged write present,
-// nothing torn, no journal left behind.
+// TestMultiProcessKills: the same with writers SIGKILLed mid-run — by the
+// parent at random moments, and by themselves at named points inside the
+// commit protocol — and restarted, then `rangetx recover`: every
+// acknowledged write present, nothing torn, no journal left behind.
 func TestMultiProcessKills(t *testing.T) {
 	for _, c := range []struct {
-		mode           string
-		workers, txs   int
-		kills          int
-		minGap, maxGap time.Duration
+		mode         string
+		workers, txs int
+		kills        int
+		points       []string
 	}{
-		{"journal", 8, 50, 16, 10 * time.Millisecond, 60 * time.Millisecond},
-		{"copy", 4, 12, 6, 20 * time.Millisecond, 120 * time.Millisecond},
+		{"journal", 8, 50, 24, []string{crashpoint.JournalBeforeAppend, crashpoint.JournalAfterAppend,
+			crashpoint.JournalMidApply, crashpoint.JournalAfterSync, crashpoint.JournalAfterMark, crashpoint.RecoveryMidReplay}},
+		{"copy", 4, 12, 8, []string{crashpoint.CopyBeforeReplace, crashpoint.CopyAfterReplace}},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
@@ -213,44 +225,60 @@ func TestMultiProcessKills(t *testing.T) {
 			root := setupMP(t)
 			var acked [8]int
 			var mu sync.Mutex
-			ws := make([]*worker, c.workers)
+			exits := make(chan exit, c.workers)
+			running := map[int]*exec.Cmd{}
+			kills, pointKills := 0, 0
+			armed := map[int]bool{}
+			start := func(w, first int) {
+				var env []string
+				armed[w] = kills < c.kills && rng.IntN(2) == 0
+				if armed[w] {
+					point := c.points[rng.IntN(len(c.points))]
+					env = append(env, fmt.Sprintf("%s=%s@%d", crashpoint.Env, point, 1+rng.IntN(3)))
+				}
+				running[w] = startWorker(t, root, c.mode, w, first, c.txs, &acked, &mu, exits, env...)
+			}
 			for w := range c.workers {
-				ws[w] = startWorker(t, root, c.mode, w, 1, c.txs, &acked, &mu)
+				start(w, 1)
 			}
-			kills := 0
-			for kills < c.kills {
-				time.Sleep(c.minGap + time.Duration(rng.Int64N(int64(c.maxGap-c.minGap))))
-				var running []int
-				for w, wk := range ws {
-					if wk != nil {
-						running = append(running, w)
+			gap := func() time.Duration { return time.Duration(5+rng.IntN(60)) * time.Millisecond }
+			timer := time.NewTimer(gap())
+			for len(running) > 0 {
+				select {
+				case x := <-exits:
+					delete(running, x.w)
+					if x.err != nil && !x.killed {
+						t.Fatalf("worker %d: %v", x.w, x.err)
 					}
-				}
-				if len(running) == 0 {
-					break
-				}
-				w := running[rng.IntN(len(running))]
-				ws[w].cmd.Process.Kill()
-				<-ws[w].done
-				kills++
-				mu.Lock()
-				next := acked[w] + 1
-				mu.Unlock()
-				ws[w] = nil
-				if next <= c.txs {
-					ws[w] = startWorker(t, root, c.mode, w, next, c.txs, &acked, &mu)
+					if !x.killed {
+						continue
+					}
+					kills++
+					if armed[x.w] {
+						pointKills++
+					}
+					mu.Lock()
+					next := acked[x.w] + 1
+					mu.Unlock()
+					if next <= c.txs {
+						start(x.w, next)
+					}
+				case <-timer.C:
+					if kills < c.kills && len(running) > 0 {
+						ws := make([]int, 0, len(running))
+						for w := range running {
+							ws = append(ws, w)
+						}
+						running[ws[rng.IntN(len(ws))]].Process.Kill()
+					}
+					timer.Reset(gap())
 				}
 			}
-			for w, wk := range ws {
-				if wk == nil {
-					continue
-				}
-				if err := <-wk.done; err != nil {
-					t.Fatalf("worker %d: %v", w, err)
-				}
+			if kills < c.kills {
+				t.Fatalf("only %d kills happened, want %d", kills, c.kills)
 			}
 			r := ok(t, rangetx(t, nil, nil, "recover", "--root", root))
-			t.Logf("%d kills; recover: %s", kills, strings.TrimSpace(r.stdout))
+			t.Logf("%d kills (%d at named crash points); recover: %s", kills, pointKills, strings.TrimSpace(r.stdout))
 			verifyMP(t, readValue(t, root), c.workers, acked, c.txs)
 			_, jdir, _ := txn.Layout(root)
 			if ids, _ := journal.List(jdir); len(ids) != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/rangetx/rangetx/recovery"
 	"github.com/rangetx/rangetx/store"
 	"github.com/rangetx/rangetx/txn"
+	"golang.org/x/sys/unix"
 )
 
 // progressThreshold is how many values recovery must settle before it is
@@ -36,6 +37,9 @@ func runRecover(ctx context.Context, ev env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := isDir(root); err != nil {
+		return err
+	}
 	rep, err := recoverRoot(ctx, root, quietLogger(ev), progressFunc(ev, *asJSON))
 	if *asJSON {
 		out := struct {
@@ -58,9 +62,6 @@ func runRecover(ctx context.Context, ev env, args []string) error {
 
 // recoverRoot runs recovery on root without opening an engine of its own.
 func recoverRoot(ctx context.Context, root string, log *slog.Logger, progress func(done, total int)) (recovery.Report, error) {
-	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return recovery.Report{}, fmt.Errorf("root %s: not a directory", root)
-	}
 	locks, jdir, rlock := txn.Layout(root)
 	st, err := store.NewLocal(root)
 	if err != nil {
@@ -93,9 +94,11 @@ func progressFunc(ev env, asJSON bool) func(done, total int) {
 	}
 }
 
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func printReport(w io.Writer, rep recovery.Report) {
@@ -111,6 +114,9 @@ func printReport(w io.Writer, rep recovery.Report) {
 			dead++
 			for _, k := range recovery.SortedKeys(j.Replayed) {
 				fmt.Fprintf(w, "journal %s: replayed %d entries for %s\n", j.ID, j.Replayed[k], k)
+			}
+			for k, why := range j.Failed {
+				fmt.Fprintf(w, "journal %s: FAILED to settle %s: %s\n", j.ID, k, why)
 			}
 			if j.Removed {
 				fmt.Fprintf(w, "journal %s: fully applied, removed\n", j.ID)

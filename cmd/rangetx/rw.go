@@ -13,13 +13,30 @@ import (
 	"github.com/rangetx/rangetx/txn"
 )
 
-// openEngine opens the engine on the command's root.
-func openEngine(ctx context.Context, ev env, f *flags, mode txn.Mode) (*txn.Engine, error) {
+// openEngine opens the engine on the command's root. Only commands that
+// write may create a missing root.
+func openEngine(ctx context.Context, ev env, f *flags, mode txn.Mode, create bool) (*txn.Engine, error) {
 	root, err := f.rootDir(ev)
 	if err != nil {
 		return nil, err
 	}
+	if !create {
+		if err := isDir(root); err != nil {
+			return nil, err
+		}
+	}
 	return txn.Open(ctx, root, &txn.Options{Mode: mode, Logger: quietLogger(ev)})
+}
+
+func isDir(root string) error {
+	fi, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("root %s: not a directory", root)
+	}
+	return nil
 }
 
 func runPut(ctx context.Context, ev env, args []string) error {
@@ -32,6 +49,9 @@ func runPut(ctx context.Context, ev env, args []string) error {
 		return fmt.Errorf("%w: want KEY [FILE|-]", errUsage)
 	}
 	key := pos[0]
+	if err := store.ValidateKey(key); err != nil {
+		return err
+	}
 	var r io.Reader = ev.stdin
 	if len(pos) == 2 && pos[1] != "-" {
 		file, err := os.Open(pos[1])
@@ -41,7 +61,7 @@ func runPut(ctx context.Context, ev env, args []string) error {
 		defer file.Close()
 		r = file
 	}
-	e, err := openEngine(ctx, ev, f, txn.ModeAuto)
+	e, err := openEngine(ctx, ev, f, txn.ModeAuto, true)
 	if err != nil {
 		return err
 	}
@@ -70,6 +90,9 @@ func runWrite(ctx context.Context, ev env, args []string) error {
 		return fmt.Errorf("%w: want KEY OFFSET:FILE [OFFSET:FILE ...]", errUsage)
 	}
 	key := pos[0]
+	if err := store.ValidateKey(key); err != nil {
+		return err
+	}
 	// Read every input before touching the store, so a bad argument
 	// writes nothing.
 	ranges := make([]rangeArg, 0, len(pos)-1)
@@ -101,7 +124,7 @@ func runWrite(ctx context.Context, ev env, args []string) error {
 		}
 		ranges = append(ranges, rangeArg{off, data})
 	}
-	e, err := openEngine(ctx, ev, f, mode)
+	e, err := openEngine(ctx, ev, f, mode, true)
 	if err != nil {
 		return err
 	}
@@ -128,10 +151,13 @@ func runGet(ctx context.Context, ev env, args []string) error {
 		return fmt.Errorf("%w: want KEY", errUsage)
 	}
 	key := pos[0]
+	if err := store.ValidateKey(key); err != nil {
+		return err
+	}
 	if *offset < 0 || (*length < 0 && *length != -1) {
 		return fmt.Errorf("%s: offset %d length %d: %w", key, *offset, *length, store.ErrInvalidRange)
 	}
-	e, err := openEngine(ctx, ev, f, txn.ModeAuto)
+	e, err := openEngine(ctx, ev, f, txn.ModeAuto, false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,179 @@
+package txn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/store"
+	"github.com/rangetx/rangetx/txn"
+)
+
+// flakyStore is a Local store whose next Sync can be made to fail with EIO.
+type flakyStore struct {
+	*store.Local
+	failSync atomic.Bool
+}
+
+func (s *flakyStore) Sync(ctx context.Context, key string) error {
+	if s.failSync.CompareAndSwap(true, false) {
+		return &os.PathError{Op: "fdatasync", Path: key, Err: syscall.EIO}
+	}
+	return s.Local.Sync(ctx, key)
+}
+
+// newFlakyEngine assembles an engine on root the way Open does, over a
+// store whose syncs can fail.
+func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore) {
+	locks, jdir, _ := txn.Layout(root)
+	j, err := journal.Create(jdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := store.NewLocal(root, store.WithOwner(j.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lock.NewFile(locks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &flakyStore{Local: local}
+	e, err := txn.New(st, lk, j, &txn.Options{Mode: txn.ModeJournal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, st
+}
+
+// TestFailedSyncStopsEngine: an fsync failure after the commit point stops
+// the engine (ErrNeedsRecovery, never a retried fsync), fences the value
+// against this engine's other callers — including one already waiting for
+// the lock — and recovery then applies the committed transaction.
+func TestFailedSyncStopsEngine(t *testing.T) {
+	root := t.TempDir()
+	e, st := newFlakyEngine(t, root)
+	orig := bytes.Repeat([]byte("o"), 1<<20)
+	put(t, e, "v", orig)
+
+	tx, err := e.Begin(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.WriteAt([]byte("NEW"), 10)
+	waiting := make(chan error, 1)
+	go func() { waiting <- e.Put(ctx, "v", bytes.NewReader([]byte("later put"))) }()
+	time.Sleep(50 * time.Millisecond) // let the Put queue behind the transaction's lock
+
+	st.failSync.Store(true)
+	if err := tx.Commit(); !errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Commit with a failing fsync = %v, want ErrNeedsRecovery wrapping EIO", err)
+	}
+	if err := <-waiting; !errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("a Put waiting for the lock = %v, want ErrNeedsRecovery", err)
+	}
+	if _, err := e.Get(ctx, "v"); !errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("Get on a stopped engine = %v", err)
+	}
+	if _, err := e.Begin(ctx, "other"); !errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("Begin on a stopped engine = %v", err)
+	}
+
+	// Another engine on the same store settles the committed transaction.
+	other := openLocal(t, root, txn.ModeAuto)
+	want := append([]byte(nil), orig...)
+	copy(want[10:], "NEW")
+	if got := get(t, other, "v"); !bytes.Equal(got, want) {
+		t.Fatal("the committed transaction was not applied by the next engine")
+	}
+	e.Close()
+	other.Close()
+	if got := get(t, openLocal(t, root, txn.ModeAuto), "v"); !bytes.Equal(got, want) {
+		t.Fatal("value changed after reopening")
+	}
+}
+
+// TestMarkerClearedAfterCommit: a journal commit that completes leaves no
+// marker, so later holders have nothing to look up.
+func TestMarkerClearedAfterCommit(t *testing.T) {
+	root := t.TempDir()
+	e := openLocal(t, root, txn.ModeJournal)
+	put(t, e, "a/v", make([]byte, 1<<16))
+	err := txn.Do(ctx, e, "a/v", func(tx *txn.Tx) error {
+		_, err := tx.WriteAt([]byte("x"), 5)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, _, _ := txn.Layout(root)
+	b, err := os.ReadFile(lock.LockPath(locks, "a/v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 0 {
+		t.Fatalf("marker left after a completed commit: %q", b)
+	}
+}
+
+// TestHugeOffsetRejected: an offset past MaxValueSize is refused before
+// anything is staged, so it can never reach the journal.
+func TestHugeOffsetRejected(t *testing.T) {
+	forEach(t, func(t *testing.T, e *txn.Engine) {
+		put(t, e, "v", []byte("small"))
+		err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+			_, err := tx.WriteAt([]byte("x"), 1<<44)
+			return err
+		})
+		if !errors.Is(err, store.ErrInvalidRange) {
+			t.Fatalf("write at 16 TiB = %v, want ErrInvalidRange", err)
+		}
+		err = txn.Do(ctx, e, "v", func(tx *txn.Tx) error { return tx.Resize(1<<41 + 1) })
+		if !errors.Is(err, store.ErrInvalidRange) {
+			t.Fatalf("resize to 2 TiB = %v, want ErrInvalidRange", err)
+		}
+		if got := get(t, e, "v"); string(got) != "small" {
+			t.Fatalf("value changed: %q", got)
+		}
+	})
+}
+
+// TestNoJournalEngineRefusesForeignMarker: an engine without a journal
+// directory must not clear a dead writer's marker it cannot settle.
+func TestNoJournalEngineRefusesForeignMarker(t *testing.T) {
+	root := t.TempDir()
+	locks, _, _ := txn.Layout(root)
+	lk, err := lock.NewFile(locks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := txn.New(st, lk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, e, "v", []byte("value"))
+	unlock, err := lk.Lock(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk.SetMarker("v", "0193a0e4-7b1c-7d2e-9f00-0123456789ab")
+	unlock()
+	if _, err := e.Begin(ctx, "v"); !errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("Begin with a foreign marker and no journal = %v", err)
+	}
+	if m, _ := lk.Marker("v"); m == "" {
+		t.Fatal("the marker was cleared without settling")
+	}
+}
