@@ -68,3 +68,21 @@ func (f *flags) rootDir(ev env) (string, error) {
 	}
 	return "", fmt.Errorf("%w: --root DIR (or RANGETX_ROOT) is required", errUsage)
 }
+
+// parseRootJSON parses the arguments of a command that takes only --root
+// (an existing directory) and --json.
+func parseRootJSON(name string, ev env, args []string) (root string, asJSON bool, err error) {
+	f := newFlags(name, true)
+	j := f.Bool("json", false, "print as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return "", false, err
+	}
+	if len(pos) != 0 {
+		return "", false, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	if root, err = f.rootDir(ev); err != nil {
+		return "", false, err
+	}
+	return root, *j, isDir(root)
+}

@@ -31,20 +31,8 @@ type journalStatus struct {
 }
 
 func runInspect(ctx context.Context, ev env, args []string) error {
-	f := newFlags("inspect", true)
-	asJSON := f.Bool("json", false, "print as JSON")
-	pos, err := f.parse(args)
+	root, asJSON, err := parseRootJSON("inspect", ev, args)
 	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	root, err := f.rootDir(ev)
-	if err != nil {
-		return err
-	}
-	if err := isDir(root); err != nil {
 		return err
 	}
 	locks, jdir, _ := txn.Layout(root)
@@ -61,7 +49,7 @@ func runInspect(ctx context.Context, ev env, args []string) error {
 	} else if ls != nil {
 		in.Locks = ls
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(ev.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(in)

@@ -24,24 +24,12 @@ func quietLogger(ev env) *slog.Logger {
 }
 
 func runRecover(ctx context.Context, ev env, args []string) error {
-	f := newFlags("recover", true)
-	asJSON := f.Bool("json", false, "print the report as JSON")
-	pos, err := f.parse(args)
+	root, asJSON, err := parseRootJSON("recover", ev, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	root, err := f.rootDir(ev)
-	if err != nil {
-		return err
-	}
-	if err := isDir(root); err != nil {
-		return err
-	}
-	rep, err := recoverRoot(ctx, root, quietLogger(ev), progressFunc(ev, *asJSON))
-	if *asJSON {
+	rep, err := recoverRoot(ctx, root, quietLogger(ev), progressFunc(ev, asJSON))
+	if asJSON {
 		out := struct {
 			recovery.Report
 			Error string `json:"error,omitempty"`
