@@ -117,7 +117,8 @@ func (e *Engine) fail(cause error) error {
 	return e.failed
 }
 
-// Close waits for open transactions to finish, then releases the journal
+// Close waits for open transactions to finish (a transaction that is never
+// committed or rolled back blocks it forever, as in bbolt), then releases the journal
 // (deleting it if it holds no unapplied entries) and everything Open
 // acquired. Close is idempotent.
 func (e *Engine) Close() error {
@@ -383,6 +384,8 @@ type valueReader struct {
 	key string
 }
 
+// ReadAt reads through the store's RangeReader, or from the whole value for
+// stores without one.
 func (v valueReader) ReadAt(p []byte, off int64) (int, error) {
 	if rr, ok := v.st.(store.RangeReader); ok {
 		return rr.ReadAt(v.ctx, v.key, p, off)
