@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/rangetx/rangetx/txn"
@@ -105,7 +106,7 @@ func BenchmarkRawPwrite(b *testing.B) {
 		if _, err := f.WriteAt(patch, offset(i)); err != nil {
 			b.Fatal(err)
 		}
-		if err := f.Sync(); err != nil {
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
 			b.Fatal(err)
 		}
 	}

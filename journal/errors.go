@@ -18,6 +18,13 @@ var (
 	// was fully applied and removed.
 	ErrGone = errors.New("journal: journal is gone")
 
+	// ErrNotWritten wraps an Append or MarkApplied error that is known to
+	// have changed nothing on disk: the context ended first, the record was
+	// refused, the journal is closed or refuses writes, or bbolt rolled the
+	// transaction back before committing. Any other error from them leaves
+	// the outcome uncertain (the commit may or may not be durable).
+	ErrNotWritten = errors.New("journal: nothing written")
+
 	// ErrClosed is returned by methods of a closed Journal.
 	ErrClosed = errors.New("journal: journal is closed")
 

@@ -203,15 +203,15 @@ func (j *Journal) Dir() string { return j.dir }
 // Journal refuses further writes.
 func (j *Journal) Append(ctx context.Context, rec *Record) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w", j.id, err)
+		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
 	}
 	buf, err := rec.MarshalBinary() // outside the write lock: only the LSN is patched in
 	if err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w", j.id, err)
+		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
 	}
 	db, err := j.acquire()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", ErrNotWritten, err)
 	}
 	defer j.mu.RUnlock()
 	var lsn uint64
@@ -414,6 +414,19 @@ func (j *Journal) close() error {
 	return nil
 }
 
+// Release removes the journal if it holds no entries and closes it
+// otherwise, reporting which. Either way the Journal is closed afterwards.
+func (j *Journal) Release() (removed bool, err error) {
+	err = j.Remove()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotEmpty), errors.Is(err, ErrClosed):
+		return false, j.Close()
+	}
+	return false, errors.Join(err, j.Close())
+}
+
 // Remove deletes an empty journal: the .db file, then the owner file (so
 // that at no moment does a live-looking owner guard a dead .db), then syncs
 // the directory and closes the Journal. A journal with entries is
@@ -462,14 +475,17 @@ func (j *Journal) acquire() (*bolt.DB, error) {
 // an error from fn, which only rolls back) breaks the Journal for writes.
 func (j *Journal) update(db *bolt.DB, fn func(*bolt.Tx) error) error {
 	if p := j.broken.Load(); p != nil {
-		return fmt.Errorf("writes refused after a failed commit: %w", *p)
+		return fmt.Errorf("%w: writes refused after a failed commit: %w", ErrNotWritten, *p)
 	}
 	var fnErr error
 	err := db.Update(func(tx *bolt.Tx) error {
 		fnErr = fn(tx)
 		return fnErr
 	})
-	if err != nil && fnErr == nil {
+	if fnErr != nil {
+		return fmt.Errorf("%w: %w", ErrNotWritten, err) // rolled back
+	}
+	if err != nil {
 		j.broken.CompareAndSwap(nil, &err)
 		j.log.Error("journal commit failed; refusing further writes", "journal", j.id, "err", err)
 	}

@@ -8,9 +8,13 @@ import (
 // Suffixes of lock file names. Every directory segment of a key gets dirExt
 // and the last segment gets fileExt, so a lock file can never have the path
 // of another key's lock directory: "a" locks a.lock, "a/b" locks a.d/b.lock.
+// A key's writer turnstile sits beside its lock file with turnExt instead of
+// fileExt (a.d/b.turn); the three suffixes differ, so it can be neither
+// another key's lock file nor one of its directories.
 const (
 	dirExt  = ".d"
 	fileExt = ".lock"
+	turnExt = ".turn"
 )
 
 // LockPath returns the path of key's lock file under dir: each '/'-separated
@@ -24,6 +28,11 @@ func LockPath(dir, key string) string {
 	}
 	segs[len(segs)-1] += fileExt
 	return filepath.Join(dir, filepath.Join(segs...))
+}
+
+// turnPath returns the path of key's turnstile file under dir (see File).
+func turnPath(dir, key string) string {
+	return strings.TrimSuffix(LockPath(dir, key), fileExt) + turnExt
 }
 
 // KeyFromLockPath returns the key whose lock file under dir is path, and

@@ -15,4 +15,9 @@ var (
 	// them tries again and fails until the cause is fixed. Other values are
 	// unaffected.
 	ErrUnsettled = errors.New("recovery: some values could not be settled")
+	// ErrUnfenced means a value could not be settled and its marker could
+	// not be set either, so nothing stops a later writer from committing
+	// over entries that a later recovery would then replay. Run stops, and
+	// an engine must not open on the store until it succeeds.
+	ErrUnfenced = errors.New("recovery: a value could neither be settled nor fenced")
 )

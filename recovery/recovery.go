@@ -128,6 +128,9 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			if ctx.Err() != nil {
 				return rep, fmt.Errorf("recovery: %w", ctx.Err())
 			}
+			if errors.Is(err, ErrUnfenced) {
+				return rep, err
+			}
 			if err != nil {
 				// One value's trouble must not stop the rest of the store.
 				if jr.Failed == nil {
@@ -155,7 +158,11 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 
 	if unsettled != nil {
-		defer func() { err = errors.Join(err, fmt.Errorf("%w: %w", ErrUnsettled, unsettled)) }()
+		defer func() {
+			if err == nil {
+				err = fmt.Errorf("%w: %w", ErrUnsettled, unsettled)
+			}
+		}()
 	}
 	if tc, ok := cfg.Store.(store.TempCleaner); ok {
 		removed, terr := tc.RemoveTemp(ctx, func(owner string) bool {
@@ -210,12 +217,27 @@ func settleLocked(ctx context.Context, cfg Config, id, key string) (int, error) 
 	}
 	defer unlock()
 	n, err := Settle(ctx, cfg.Store, cfg.JournalDir, id, key)
+	m, merr := cfg.Locker.Marker(key)
 	if err != nil {
+		if ctx.Err() != nil {
+			return n, err // interrupted, not failed: a later run goes on
+		}
 		// Fence the value: its marker may have been lost (power loss), and
-		// without it the next writer would not know to settle first.
-		return n, errors.Join(err, cfg.Locker.SetMarker(key, id))
+		// without it the next writer would not know to settle first. A
+		// marker naming another journal stays: whoever wrote it settled
+		// this journal's entries for key before committing its own.
+		if merr == nil && m != "" && m != id {
+			return n, err
+		}
+		if ferr := cfg.Locker.SetMarker(key, id); ferr != nil {
+			return n, fmt.Errorf("%w: %q: %w", ErrUnfenced, key, errors.Join(err, ferr))
+		}
+		return n, err
 	}
-	if m, err := cfg.Locker.Marker(key); err == nil && m == id {
+	// Settled. A marker naming this journal, or one that cannot be read
+	// (torn by a power loss; every dead journal is settled here before any
+	// engine commits), is cleared.
+	if merr != nil || m == id {
 		if err := cfg.Locker.SetMarker(key, ""); err != nil {
 			return n, fmt.Errorf("recovery: clear marker of %q: %w", key, err)
 		}
@@ -232,11 +254,7 @@ func removeIfEmpty(ctx context.Context, dir, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("recovery: journal %s: %w", id, err)
 	}
-	empty, err := j.Empty()
-	if err == nil && empty {
-		return true, j.Remove()
-	}
-	return false, errors.Join(err, j.Close())
+	return j.Release()
 }
 
 // SortedKeys returns the keys of m in order; a convenience for reports.

@@ -283,4 +283,23 @@ func TestRunFencesUnsettledValue(t *testing.T) {
 	if m, _ := f.cfg.Locker.Marker("bad"); m != id {
 		t.Fatalf("bad's marker = %q, want the journal %s (fenced)", m, id)
 	}
+
+	// A marker naming another journal is never overwritten by a fence:
+	// its writer settled this journal's entries before committing, so a
+	// fence would hide that writer's own unapplied commit.
+	f.put(t, "bad2", []byte("ab"))
+	other := "0193a0e4-7b1c-7d2e-9f00-0123456789ab"
+	unlock, err := f.cfg.Locker.Lock(ctx, "bad2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Locker.SetMarker("bad2", other)
+	unlock()
+	testutil.DeadJournal(t, f.jdir, rec("bad2", 10, 10, 10, journal.Range{Off: 0, Data: []byte("X")}))
+	if _, err := recovery.Run(ctx, f.cfg); !errors.Is(err, recovery.ErrUnsettled) {
+		t.Fatalf("Run = %v", err)
+	}
+	if m, _ := f.cfg.Locker.Marker("bad2"); m != other {
+		t.Fatalf("bad2's marker = %q, want %s left alone", m, other)
+	}
 }

@@ -29,10 +29,8 @@ func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, erro
 		return 0, fmt.Errorf("recovery: settle %q from journal %s: %w", key, id, err)
 	}
 	n, err := settleOpen(ctx, st, j, key)
-	if cerr := closeOrRemove(j); err == nil {
-		err = cerr
-	}
-	return n, err
+	_, rerr := j.Release()
+	return n, errors.Join(err, rerr)
 }
 
 func settleOpen(ctx context.Context, st store.Store, j *journal.Journal, key string) (int, error) {
@@ -50,16 +48,4 @@ func settleOpen(ctx context.Context, st store.Store, j *journal.Journal, key str
 		return 0, fmt.Errorf("recovery: settle %q: %w", key, err)
 	}
 	return len(recs), nil
-}
-
-// closeOrRemove removes a journal that holds no more entries and closes it.
-func closeOrRemove(j *journal.Journal) error {
-	empty, err := j.Empty()
-	if err == nil && empty {
-		return j.Remove()
-	}
-	if cerr := j.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -14,10 +14,12 @@ import (
 
 // path returns the file path of key under the root. It rejects, with
 // ErrInvalidKey, a malformed key and a key whose path has a symbolic link in
-// any component below the root (the root itself was resolved by NewLocal):
-// a link inside the root would let two keys name one file and so defeat
-// per-key locks, and one leading out would escape the root. Every existing
-// path component is checked with Lstat.
+// any component below the root (the root itself was resolved by NewLocal),
+// or whose file has more than one hard link: a link inside the root would
+// let two keys name one file and so defeat per-key locks, and one leading
+// out would escape the root. Every existing path component is checked with
+// Lstat. (Two stores whose roots nest alias keys the same way; that is not
+// supported.)
 //
 // The check and the later use of the path are separate system calls. Local
 // assumes that nobody replaces a directory under the root with a symbolic
@@ -38,6 +40,10 @@ func (l *Local) path(key string) (string, error) {
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			return "", fmt.Errorf("%w %q: %s is a symbolic link", ErrInvalidKey, key, p)
+		}
+		// A hard link is the same aliasing as a symbolic one.
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode().IsRegular() && st.Nlink > 1 {
+			return "", fmt.Errorf("%w %q: %s has %d hard links", ErrInvalidKey, key, p, st.Nlink)
 		}
 	}
 	return filepath.Join(l.root, filepath.FromSlash(key)), nil

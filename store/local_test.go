@@ -545,3 +545,31 @@ func TestLocalNotDurable(t *testing.T) {
 		t.Errorf("Delete = %v, want ErrNotDurable and not ErrNotFound", err)
 	}
 }
+
+// TestLocalHardLinkRejected: a hard link gives one file two keys, and so
+// two locks; both names are refused and nothing is written.
+func TestLocalHardLinkRejected(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	l, err := NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "real", strings.NewReader("real")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(root, "real"), filepath.Join(root, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"alias", "real"} {
+		if _, err := l.WriteAt(ctx, key, []byte("X"), 0); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("WriteAt(%q) = %v, want ErrInvalidKey", key, err)
+		}
+		if _, err := l.Stat(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Stat(%q) = %v, want ErrInvalidKey", key, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "real")); string(b) != "real" {
+		t.Fatalf("value changed: %q", b)
+	}
+}

@@ -67,15 +67,22 @@ func (tx *Tx) commitMode() Mode {
 	if e.j == nil || !inPlace || !tx.exists || tx.mode == ModeCopy {
 		return ModeCopy
 	}
+	staged := tx.staged.bytes
+	if staged > maxJournalBytes {
+		return ModeCopy
+	}
 	if tx.mode == ModeJournal {
 		return ModeJournal
 	}
-	staged := tx.staged.bytes
 	if staged > e.opts.AutoMaxJournalBytes || staged*e.opts.AutoRatio > tx.base {
 		return ModeCopy
 	}
 	return ModeJournal
 }
+
+// maxJournalBytes is the most a journal record may carry: bbolt refuses
+// values of 2 GiB and more, and long before that a copy is cheaper.
+const maxJournalBytes = 1 << 30
 
 func (tx *Tx) ranges() []store.Range {
 	rs := make([]store.Range, len(tx.staged.list))
@@ -104,10 +111,10 @@ func (tx *Tx) commitJournal() error {
 
 	// 2. The commit point: one durable bbolt transaction.
 	if _, err := e.j.Append(tx.ctx, &rec); err != nil {
-		if cerr := tx.ctx.Err(); cerr != nil && errors.Is(err, cerr) {
-			// Append refused before writing anything.
+		if errors.Is(err, journal.ErrNotWritten) {
 			return errors.Join(fmt.Errorf("txn: commit %q: %w", key, err), e.lk.SetMarker(key, ""))
 		}
+		// The record may or may not be durable; recovery decides.
 		return fmt.Errorf("txn: commit %q: journal append: %w", key, e.fail(err))
 	}
 	crashpoint.Hit(crashpoint.JournalAfterAppend)
@@ -147,13 +154,8 @@ func (tx *Tx) commitCopy() error {
 	} else {
 		err = tx.putPatched(p)
 	}
-	if errors.Is(err, store.ErrNotDurable) {
-		// The new value is visible but may not survive a power loss: an
-		// fsync failed, and is never retried into success.
-		return fmt.Errorf("txn: commit %q: %w", key, e.fail(err))
-	}
 	if err != nil {
-		return fmt.Errorf("txn: commit %q: %w", key, err)
+		return fmt.Errorf("txn: commit %q: %w", key, e.stopIfNotDurable(err))
 	}
 	crashpoint.Hit(crashpoint.CopyAfterReplace)
 	return nil

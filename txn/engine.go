@@ -117,6 +117,17 @@ func (e *Engine) fail(cause error) error {
 	return e.failed
 }
 
+// stopIfNotDurable stops the engine when a store change became visible but
+// its fsync failed (store.ErrNotDurable): the change may or may not survive
+// a power loss, and an fsync is never retried into success. Other errors
+// pass through.
+func (e *Engine) stopIfNotDurable(err error) error {
+	if errors.Is(err, store.ErrNotDurable) {
+		return e.fail(err)
+	}
+	return err
+}
+
 // Close waits for open transactions to finish (a transaction that is never
 // committed or rolled back blocks it forever, as in bbolt), then releases the journal
 // (deleting it if it holds no unapplied entries) and everything Open
@@ -130,15 +141,10 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	e.active.Wait()
-	var err error
-	if e.j != nil {
-		empty, eerr := e.j.Empty()
-		if eerr == nil && empty && e.err() == nil {
-			err = e.j.Remove()
-		} else {
-			err = e.j.Close()
-		}
+	if e.j == nil {
+		return nil
 	}
+	_, err := e.j.Release()
 	return err
 }
 
@@ -290,7 +296,7 @@ func (e *Engine) exclusive(ctx context.Context, key string, fn func() error) err
 		return err
 	}
 	defer unlock()
-	return fn()
+	return e.stopIfNotDurable(fn())
 }
 
 // Begin starts a transaction on key, holding the value's exclusive lock

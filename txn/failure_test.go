@@ -8,10 +8,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/google/uuid"
+	"github.com/rangetx/rangetx/internal/testutil"
 	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/recovery"
 	"github.com/rangetx/rangetx/store"
 	"github.com/rangetx/rangetx/txn"
 )
@@ -29,9 +31,23 @@ func (s *flakyStore) Sync(ctx context.Context, key string) error {
 	return s.Local.Sync(ctx, key)
 }
 
+// signalLocker reports each Lock call on waiting before it waits.
+type signalLocker struct {
+	lock.Locker
+	waiting chan string
+}
+
+func (l *signalLocker) Lock(ctx context.Context, key string) (lock.Unlock, error) {
+	select {
+	case l.waiting <- key:
+	default:
+	}
+	return l.Locker.Lock(ctx, key)
+}
+
 // newFlakyEngine assembles an engine on root the way Open does, over a
-// store whose syncs can fail.
-func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore) {
+// store whose syncs can fail and a locker that reports lock waits.
+func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore, *signalLocker) {
 	locks, jdir, _ := txn.Layout(root)
 	j, err := journal.Create(jdir, nil)
 	if err != nil {
@@ -46,12 +62,13 @@ func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore) {
 		t.Fatal(err)
 	}
 	st := &flakyStore{Local: local}
-	e, err := txn.New(st, lk, j, &txn.Options{Mode: txn.ModeJournal})
+	sl := &signalLocker{Locker: lk, waiting: make(chan string)}
+	e, err := txn.New(st, sl, j, &txn.Options{Mode: txn.ModeJournal})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	return e, st
+	return e, st, sl
 }
 
 // TestFailedSyncStopsEngine: an fsync failure after the commit point stops
@@ -60,7 +77,7 @@ func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore) {
 // the lock — and recovery then applies the committed transaction.
 func TestFailedSyncStopsEngine(t *testing.T) {
 	root := t.TempDir()
-	e, st := newFlakyEngine(t, root)
+	e, st, lk := newFlakyEngine(t, root)
 	orig := bytes.Repeat([]byte("o"), 1<<20)
 	put(t, e, "v", orig)
 
@@ -71,7 +88,7 @@ func TestFailedSyncStopsEngine(t *testing.T) {
 	tx.WriteAt([]byte("NEW"), 10)
 	waiting := make(chan error, 1)
 	go func() { waiting <- e.Put(ctx, "v", bytes.NewReader([]byte("later put"))) }()
-	time.Sleep(50 * time.Millisecond) // let the Put queue behind the transaction's lock
+	<-lk.waiting // the Put has passed the engine's checks and queues for the lock
 
 	st.failSync.Store(true)
 	if err := tx.Commit(); !errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, syscall.EIO) {
@@ -175,5 +192,66 @@ func TestNoJournalEngineRefusesForeignMarker(t *testing.T) {
 	}
 	if m, _ := lk.Marker("v"); m == "" {
 		t.Fatal("the marker was cleared without settling")
+	}
+}
+
+// TestAppendRefusedKeepsEngine: a journal append that is known to have
+// written nothing (here: the journal is closed) fails the commit cleanly,
+// without stopping the engine or leaving a marker.
+func TestAppendRefusedKeepsEngine(t *testing.T) {
+	j, err := journal.Create(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := lock.NewMemory()
+	e, err := txn.New(store.NewMemory(), lk, j, &txn.Options{Mode: txn.ModeJournal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, e, "v", make([]byte, 100))
+	j.Close()
+	err = txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+		_, err := tx.WriteAt([]byte("x"), 0)
+		return err
+	})
+	if err == nil || errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, journal.ErrNotWritten) {
+		t.Fatalf("commit with a refused append = %v, want ErrNotWritten and not ErrNeedsRecovery", err)
+	}
+	if m, _ := lk.Marker("v"); m != "" {
+		t.Fatalf("marker %q left behind", m)
+	}
+	if got := get(t, e, "v"); !bytes.Equal(got, make([]byte, 100)) {
+		t.Fatal("value changed")
+	}
+	if err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error { return tx.SetMode(txn.ModeCopy) }); err != nil {
+		t.Fatalf("engine unusable after a refused append: %v", err)
+	}
+}
+
+// TestOpenFencesUnsettledValue: a dead journal whose entry cannot be
+// replayed does not stop Open; that value refuses every transaction with
+// the replay error, and the others work.
+func TestOpenFencesUnsettledValue(t *testing.T) {
+	root := t.TempDir()
+	e := openLocal(t, root, txn.ModeAuto)
+	put(t, e, "bad", []byte("ab"))
+	put(t, e, "good", []byte("gggg"))
+	e.Close()
+	_, jdir, _ := txn.Layout(root)
+	testutil.DeadJournal(t, jdir,
+		journal.Record{TxID: uuid.New(), Key: "bad", BaseSize: 10, MinSize: 10, Size: 10, Ranges: []journal.Range{{Off: 0, Data: []byte("X")}}},
+		journal.Record{TxID: uuid.New(), Key: "good", BaseSize: 4, MinSize: 4, Size: 4, Ranges: []journal.Range{{Off: 0, Data: []byte("G")}}})
+	e = openLocal(t, root, txn.ModeAuto)
+	if got := get(t, e, "good"); string(got) != "Gggg" {
+		t.Fatalf("good = %q", got)
+	}
+	if _, err := e.Begin(ctx, "bad"); !errors.Is(err, recovery.ErrValueMismatch) {
+		t.Fatalf("Begin on a fenced value = %v, want ErrValueMismatch", err)
+	}
+	if _, err := e.Get(ctx, "bad"); !errors.Is(err, recovery.ErrValueMismatch) {
+		t.Fatalf("Get on a fenced value = %v, want ErrValueMismatch", err)
+	}
+	if err := e.Put(ctx, "bad", bytes.NewReader([]byte("overwrite"))); !errors.Is(err, recovery.ErrValueMismatch) {
+		t.Fatalf("Put on a fenced value = %v, want ErrValueMismatch", err)
 	}
 }

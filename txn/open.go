@@ -40,9 +40,16 @@ func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
 	o := opts.withDefaults()
 	locks, jdir, rlock := Layout(root)
 	// Synced, so a power loss cannot take the store's own directories
-	// (and with them an acknowledged value or journal) away.
+	// (and with them an acknowledged value or journal) away. A process killed between creating one of these and syncing its
+	// parent would leave the entry unsynced for good, so sync them on every
+	// Open, not only on creation.
 	for _, d := range []string{root, locks, jdir} {
 		if err := fsutil.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("txn: open %s: %w", root, err)
+		}
+	}
+	for _, d := range []string{filepath.Dir(filepath.Clean(root)), root, filepath.Join(root, store.ReservedDir)} {
+		if err := fsutil.SyncDir(d); err != nil {
 			return nil, fmt.Errorf("txn: open %s: %w", root, err)
 		}
 	}

@@ -146,6 +146,9 @@ func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || int64(len(p)) > math.MaxInt64-off || off+int64(len(p)) > tx.e.opts.MaxValueSize {
 		return 0, fmt.Errorf("txn: write %q at %d (+%d), limit %d: %w", tx.key, off, len(p), tx.e.opts.MaxValueSize, store.ErrInvalidRange)
 	}
+	if len(p) == 0 {
+		return 0, nil // as os.File: no growth, no creation
+	}
 	tx.touched = true
 	tx.staged.write(off, p)
 	tx.size = max(tx.size, off+int64(len(p)))

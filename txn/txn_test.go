@@ -387,6 +387,9 @@ func TestReadersNeverSeePartial(t *testing.T) {
 			if _, err := e.ReadAt(ctx, "v", p[:], size/2); err != nil {
 				t.Fatal(err)
 			}
+			if !bytes.Equal(p[:], bytes.Repeat([]byte{p[0]}, 4096)) {
+				t.Fatal("ReadAt saw a partial transaction")
+			}
 		}
 		wg.Wait()
 	})

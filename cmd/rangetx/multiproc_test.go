@@ -204,8 +204,8 @@ func TestMultiProcess(t *testing.T) {
 }
 
 // TestMultiProcessKills: the same with writers SIGKILLed mid-run — by the
-// parent at random moments, and by themselves at named points inside the
-// commit protocol — and restarted, then `rangetx recover`: every
+// parent at random moments, and by themselves at random named points inside
+// the commit protocol — and restarted, then `rangetx recover`: every
 // acknowledged write present, nothing torn, no journal left behind.
 func TestMultiProcessKills(t *testing.T) {
 	for _, c := range []struct {
@@ -215,7 +215,7 @@ func TestMultiProcessKills(t *testing.T) {
 		points       []string
 	}{
 		{"journal", 8, 50, 24, []string{crashpoint.JournalBeforeAppend, crashpoint.JournalAfterAppend,
-			crashpoint.JournalMidApply, crashpoint.JournalAfterSync, crashpoint.JournalAfterMark, crashpoint.RecoveryMidReplay}},
+			crashpoint.JournalMidApply, crashpoint.JournalAfterSync, crashpoint.JournalAfterMark}},
 		{"copy", 4, 12, 8, []string{crashpoint.CopyBeforeReplace, crashpoint.CopyAfterReplace}},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
@@ -231,7 +231,10 @@ func TestMultiProcessKills(t *testing.T) {
 			armed := map[int]bool{}
 			start := func(w, first int) {
 				var env []string
-				armed[w] = kills < c.kills && rng.IntN(2) == 0
+				// Every commit passes these points, so an armed writer
+				// with three transactions left dies: the quota of kills
+				// does not depend on the machine's speed.
+				armed[w] = kills < c.kills && c.txs-first >= 3
 				if armed[w] {
 					point := c.points[rng.IntN(len(c.points))]
 					env = append(env, fmt.Sprintf("%s=%s@%d", crashpoint.Env, point, 1+rng.IntN(3)))
