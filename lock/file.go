@@ -23,6 +23,17 @@ import (
 // survive the death of the process that wrote them but are not synced, so a
 // power loss may lose or revert them.
 //
+// Readers cannot starve a writer in another process. A process holds the
+// shared flock while any of its goroutines reads, so overlapping readers
+// alone would never let it go, and flock(2) itself prefers no one. Each key
+// therefore also has a turnstile file beside its lock file (a.d/b.turn for
+// "a/b"), likewise created on demand and never removed: a writer holds the
+// turnstile exclusively while it waits for the lock, and every reader, also
+// one joining its process's shared flock, must first pass the turnstile by
+// taking it shared for an instant. So a waiting writer stops new readers in
+// every process, the current ones drain, and the writer gets in. TryLock
+// neither waits for nor takes the turnstile.
+//
 // Locking relies on flock(2) semantics (Linux, the BSDs, macOS). Over NFS
 // it is only as good as the server's lock manager.
 type File struct {
@@ -40,10 +51,17 @@ type fileKey struct {
 	gate    *semaphore.Weighted
 	readers int // in-process shared holders
 
-	// fl is the only flock of this File on the key's lock file. The state
-	// holding it stays reachable while the lock is held, so the finalizer
-	// of its open file cannot close it and drop the lock.
-	fl *flock.Flock
+	// fl is the only flock of this File on the key's lock file, turn the
+	// only one on its turnstile. The state holding them stays reachable
+	// while they are held, so the finalizer of an open file cannot close it
+	// and drop the lock.
+	fl   *flock.Flock
+	turn *flock.Flock
+
+	// passing queues this File's readers at the turnstile, one at a time,
+	// since turn is a single flock. A writer uses turn only while it holds
+	// rw, so never at the same time as a reader.
+	passing *semaphore.Weighted
 }
 
 var _ Locker = (*File)(nil)
@@ -61,9 +79,11 @@ func NewFile(dir string) (*File, error) {
 	f := &File{dir: abs}
 	f.keys.make = func(key string) *fileKey {
 		return &fileKey{
-			rw:   newRW(),
-			gate: semaphore.NewWeighted(1),
-			fl:   newFlock(LockPath(abs, key)),
+			rw:      newRW(),
+			gate:    semaphore.NewWeighted(1),
+			fl:      newFlock(LockPath(abs, key)),
+			turn:    newFlock(turnPath(abs, key)),
+			passing: semaphore.NewWeighted(1),
 		}
 	}
 	return f, nil
@@ -82,7 +102,18 @@ func (f *File) Lock(ctx context.Context, key string) (Unlock, error) {
 		f.keys.release(key)
 		return nil, waitErr(key, err)
 	}
-	if err := pollFlock(ctx, k.fl, true); err != nil {
+	// Holding the turnstile while waiting keeps new readers out of the key
+	// in every process, so the current ones drain and cannot starve us.
+	if err := pollFlock(ctx, k.turn, true); err != nil {
+		k.rw.Release(maxReaders)
+		f.keys.release(key)
+		return nil, waitErr(key, err)
+	}
+	err := pollFlock(ctx, k.fl, true)
+	// Held or given up, we wait no more: readers may pass again and queue
+	// on the flock behind us.
+	_ = k.turn.Unlock()
+	if err != nil {
 		k.rw.Release(maxReaders)
 		f.keys.release(key)
 		return nil, waitErr(key, err)
@@ -91,7 +122,8 @@ func (f *File) Lock(ctx context.Context, key string) (Unlock, error) {
 }
 
 // TryLock takes the exclusive lock on key only if neither this process nor
-// another holds it.
+// another holds it. It ignores the turnstile: it does not wait, so it
+// cannot be starved, only refused.
 func (f *File) TryLock(key string) (Unlock, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -124,7 +156,8 @@ func (f *File) unlock(key string, k *fileKey) Unlock {
 }
 
 // RLock takes a shared lock on key; see Locker. The first shared holder in
-// the process takes the flock shared; the last one releases it.
+// the process takes the flock shared; the last one releases it. Every one
+// first passes the turnstile, waiting while a writer anywhere waits.
 func (f *File) RLock(ctx context.Context, key string) (Unlock, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
@@ -148,6 +181,11 @@ func (f *File) RLock(ctx context.Context, key string) (Unlock, error) {
 
 // share joins the in-process readers, taking the flock shared if first.
 func (k *fileKey) share(ctx context.Context) error {
+	// Pass before taking gate: a reader stuck at the turnstile must not
+	// keep the current readers from leaving, or the writer never gets in.
+	if err := k.pass(ctx); err != nil {
+		return err
+	}
 	if err := k.gate.Acquire(ctx, 1); err != nil {
 		return err
 	}
@@ -158,6 +196,23 @@ func (k *fileKey) share(ctx context.Context) error {
 		}
 	}
 	k.readers++
+	return nil
+}
+
+// pass waits until no writer holds the key's turnstile, by taking it
+// shared and releasing it at once. A reader that has passed may still join
+// after a writer starts waiting; only those already past can, so the writer
+// waits for a bounded number of readers.
+func (k *fileKey) pass(ctx context.Context) error {
+	if err := k.passing.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer k.passing.Release(1)
+	if err := pollFlock(ctx, k.turn, false); err != nil {
+		return err
+	}
+	// As for fl, LOCK_UN does not fail on a valid descriptor.
+	_ = k.turn.Unlock()
 	return nil
 }
 

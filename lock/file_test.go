@@ -52,6 +52,17 @@ func TestFileCreatesOnDemand(t *testing.T) {
 	if _, err := os.Stat(f.LockPath("a/b/c")); err != nil {
 		t.Fatal(err)
 	}
+	// Readers and waiting writers create the turnstile beside it; TryLock
+	// never touches it.
+	for key, want := range map[string]bool{"a/b/c": true, "a/x": true, "t/u": false} {
+		_, err := os.Stat(turnPath(dir, key))
+		if got := err == nil; got != want {
+			t.Errorf("turnstile of %q exists = %v, want %v (%v)", key, got, want, err)
+		}
+	}
+	if turnPath(dir, "a/b/c") != filepath.Join(dir, "a.d", "b.d", "c.turn") {
+		t.Fatalf("turnPath = %s", turnPath(dir, "a/b/c"))
+	}
 }
 
 // Two File values on one dir behave like two processes.
@@ -246,6 +257,12 @@ func TestScan(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "stray"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Turnstiles sit beside the lock files; Scan must not take them for keys.
+	for _, key := range []string{"a/b", "z"} {
+		if _, err := os.Stat(turnPath(dir, key)); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	got, err := Scan(ctx, dir)
 	if err != nil {
@@ -271,5 +288,93 @@ func TestScan(t *testing.T) {
 	cancel()
 	if _, err := Scan(cctx, dir); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Scan with a done context: err = %v", err)
+	}
+}
+
+// Readers of one File must not starve a writer of another, as they would if
+// overlapping readers kept their process's shared flock forever.
+func TestFileWriterNotStarvedAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	writerNotStarved(t, newFile(t, dir), newFile(t, dir))
+}
+
+// waitTurnHeld waits until someone holds key's turnstile.
+func waitTurnHeld(t *testing.T, dir, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		held, err := probe(turnPath(dir, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waiting writer did not take the turnstile")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFileTurnstile(t *testing.T) {
+	dir := t.TempDir()
+	f1, f2, f3 := newFile(t, dir), newFile(t, dir), newFile(t, dir)
+
+	// A writer waiting for f1's reader holds the turnstile, so new readers,
+	// whether joining f1's share or first in f3, wait, as do other writers;
+	// given up, they hold nothing.
+	r := mustRLock(t, f1, "k")
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		u, err := f2.Lock(ctx, "k")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	waitTurnHeld(t, dir, "k")
+	waitFails(t, f1.RLock, "k")
+	waitFails(t, f3.RLock, "k")
+	waitFails(t, f3.Lock, "k")
+	if n := f3.keys.len(); n != 0 {
+		t.Fatalf("f3 kept state for %d keys after giving up", n)
+	}
+	r()
+	if err := <-got; err != nil {
+		t.Fatalf("waiting writer: %v", err)
+	}
+	mustLock(t, f3, "k")()
+
+	// A writer cancelled while it holds the turnstile releases it.
+	r = mustRLock(t, f1, "k")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		u, err := f2.Lock(ctx, "k")
+		if err == nil {
+			u()
+		}
+		done <- err
+	}()
+	waitTurnHeld(t, dir, "k")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled writer: err = %v, want Canceled", err)
+	}
+	if held, err := probe(turnPath(dir, "k")); held || err != nil {
+		t.Fatalf("turnstile held after the writer gave up: %v, %v", held, err)
+	}
+	r2 := mustRLock(t, f1, "k") // joins
+	r3 := mustRLock(t, f3, "k") // first in f3
+	r()
+	r2()
+	r3()
+	mustLock(t, f2, "k")()
+	for i, f := range []*File{f1, f2, f3} {
+		if n := f.keys.len(); n != 0 {
+			t.Fatalf("f%d kept state for %d keys", i+1, n)
+		}
 	}
 }

@@ -333,3 +333,84 @@ func TestStateFreed(t *testing.T) {
 		}
 	})
 }
+
+// overlapReaders starts n goroutines that take key shared on l for about
+// 2 ms at a time, back to back and staggered, so that at every instant some
+// reader holds it. It returns once each has held it; reads counts the shared
+// locks taken so far, and stop ends the readers and waits for them.
+func overlapReaders(t *testing.T, l Locker, key string, n int) (reads func() int64, stop func()) {
+	t.Helper()
+	var count atomic.Int64
+	var started, wg sync.WaitGroup
+	done := make(chan struct{})
+	for i := range n {
+		started.Add(1)
+		wg.Go(func() {
+			time.Sleep(time.Duration(i) * 500 * time.Microsecond)
+			first := true
+			defer func() {
+				if first {
+					started.Done()
+				}
+			}()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				u, err := l.RLock(ctx, key)
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				count.Add(1)
+				time.Sleep(2 * time.Millisecond)
+				u()
+				if first {
+					started.Done()
+					first = false
+				}
+			}
+		})
+	}
+	started.Wait()
+	return count.Load, func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// A stream of overlapping readers must not keep a waiting writer out.
+func TestWriterNotStarved(t *testing.T) {
+	impls(t, func(t *testing.T, l impl) {
+		writerNotStarved(t, l, l)
+	})
+}
+
+// writerNotStarved checks that w gets key's exclusive lock within 2 s while
+// four goroutines keep overlapping shared locks on it through r, and that
+// the readers carry on afterwards.
+func writerNotStarved(t *testing.T, r, w Locker) {
+	t.Helper()
+	reads, stop := overlapReaders(t, r, "k", 4)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	u, err := w.Lock(ctx, "k")
+	if err != nil {
+		t.Fatalf("writer starved by readers: %v", err)
+	}
+	u()
+	// No reader was left stuck behind the writer.
+	before := reads()
+	deadline := time.Now().Add(5 * time.Second)
+	for reads() < before+8 {
+		if time.Now().After(deadline) {
+			t.Fatal("readers did not resume after the writer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

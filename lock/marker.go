@@ -2,6 +2,7 @@ package lock
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -32,6 +33,10 @@ func encodeMarker(m string) []byte {
 	return []byte(m + "\n")
 }
 
+// ErrBadMarker means a lock file's content is not a marker SetMarker could
+// have written: a power loss tore it (markers are not synced).
+var ErrBadMarker = errors.New("lock: malformed marker")
+
 // decodeMarker is the inverse of encodeMarker.
 func decodeMarker(key string, b []byte) (string, error) {
 	if len(b) == 0 {
@@ -39,7 +44,7 @@ func decodeMarker(key string, b []byte) (string, error) {
 	}
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 || i > MaxMarkerLen {
-		return "", fmt.Errorf("lock: marker for %q is malformed: no newline in the first %d bytes", key, MaxMarkerLen+1)
+		return "", fmt.Errorf("%w for %q: no newline in the first %d bytes", ErrBadMarker, key, MaxMarkerLen+1)
 	}
 	return string(b[:i]), nil
 }

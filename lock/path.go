@@ -36,7 +36,7 @@ func turnPath(dir, key string) string {
 }
 
 // KeyFromLockPath returns the key whose lock file under dir is path, and
-// false if path is not such a lock file.
+// false if path is not such a lock file (a turnstile file is not).
 func KeyFromLockPath(dir, path string) (string, bool) {
 	rel, err := filepath.Rel(dir, path)
 	if err != nil {

@@ -47,6 +47,19 @@ func TestLockPathCollisions(t *testing.T) {
 			t.Errorf("KeyFromLockPath(%s) = %q, %v; want %q", p, got, ok, key)
 		}
 	}
+	// Turnstiles collide with nothing either, and are no key's lock file.
+	for _, key := range keys {
+		p := turnPath(dir, key)
+		if other, ok := files[p]; ok {
+			t.Fatalf("turnstile of %q is the lock file of %q: %s", key, other, p)
+		}
+		if other, ok := dirs[p]; ok {
+			t.Fatalf("turnstile of %q is a directory of %q's: %s", key, other, p)
+		}
+		if got, ok := KeyFromLockPath(dir, p); ok {
+			t.Errorf("KeyFromLockPath(%s) = %q, want rejection", p, got)
+		}
+	}
 	for p, key := range files {
 		if other, ok := dirs[p]; ok {
 			t.Errorf("lock file of %q is a directory of %q's: %s", key, other, p)
@@ -65,6 +78,8 @@ func TestKeyFromLockPathRejects(t *testing.T) {
 		"/other/a.lock",
 		"/locks/../a.lock",
 		"/locks/.lock", // the empty key
+		"/locks/a.turn",
+		"/locks/a.d/b.turn",
 	} {
 		if key, ok := KeyFromLockPath(dir, filepath.FromSlash(p)); ok {
 			t.Errorf("KeyFromLockPath(%s) = %q, want rejection", p, key)
@@ -87,6 +102,11 @@ func FuzzLockPath(f *testing.F) {
 		}
 		if got, ok := KeyFromLockPath(dir, p); !ok || got != key {
 			t.Fatalf("KeyFromLockPath(LockPath(%q)) = %q, %v", key, got, ok)
+		}
+		if tp := turnPath(dir, key); filepath.Dir(tp) != filepath.Dir(p) || !strings.HasSuffix(tp, turnExt) {
+			t.Fatalf("turnPath(%q) = %s, not beside %s", key, tp, p)
+		} else if got, ok := KeyFromLockPath(dir, tp); ok {
+			t.Fatalf("KeyFromLockPath(turnPath(%q)) = %q, want rejection", key, got)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -36,6 +37,9 @@ func TestMain(m *testing.M) {
 //	hold:    take LOCK_KEY (shared if LOCK_SHARED is set), set the marker
 //	         if exclusive, print "locked" and wait to be killed.
 //	holdfile: LockFile(LOCK_PATH) exclusively, print "locked", wait.
+//	readers: in 4 goroutines, take LOCK_KEY shared for 2 ms at a time, back
+//	         to back and overlapping; print "locked" once all have held it
+//	         and go on until killed.
 func child(role string) error {
 	ctx := context.Background()
 	key := os.Getenv("LOCK_KEY")
@@ -88,6 +92,30 @@ func child(role string) error {
 		if _, err := LockFile(ctx, os.Getenv("LOCK_PATH"), true); err != nil {
 			return err
 		}
+	case "readers":
+		errs := make(chan error, 1)
+		var started sync.WaitGroup
+		for i := range 4 {
+			started.Add(1)
+			go func() {
+				time.Sleep(time.Duration(i) * 500 * time.Microsecond)
+				for n := 0; ; n++ {
+					u, err := l.RLock(ctx, key)
+					if err != nil {
+						errs <- err
+						return
+					}
+					time.Sleep(2 * time.Millisecond)
+					u()
+					if n == 0 {
+						started.Done()
+					}
+				}
+			}()
+		}
+		started.Wait()
+		fmt.Println("locked")
+		return <-errs
 	default:
 		return fmt.Errorf("unknown role %q", role)
 	}
@@ -251,4 +279,26 @@ func TestLockFileFreedOnProcessDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	u()
+}
+
+// Overlapping readers in another process must not starve a writer here: the
+// child never drops its shared flock unless the turnstile stops its readers.
+func TestWriterNotStarvedAcrossProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	f := newFile(t, dir)
+	startHolder(t, "readers", "LOCK_DIR="+dir, "LOCK_KEY=a/k")
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		u, err := f.Lock(ctx, "a/k")
+		cancel()
+		if err != nil {
+			t.Fatalf("writer starved by the child's readers: %v", err)
+		}
+		u()
+		// Let the child's readers back in before the next round.
+		time.Sleep(20 * time.Millisecond)
+	}
 }

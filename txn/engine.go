@@ -177,6 +177,12 @@ func (e *Engine) lockKey(ctx context.Context, key string) (lock.Unlock, error) {
 // caller holds key's exclusive lock.
 func (e *Engine) settle(ctx context.Context, key string) error {
 	m, err := e.lk.Marker(key)
+	if errors.Is(err, lock.ErrBadMarker) {
+		// Only a power loss tears a marker, and since then every engine's
+		// Open has settled every journal that was dead: nothing is pending.
+		e.log.Warn("txn: clearing a torn lock marker", "key", key, "err", err)
+		return e.lk.SetMarker(key, "")
+	}
 	if err != nil {
 		return fmt.Errorf("txn: marker of %q: %w", key, err)
 	}
@@ -218,11 +224,7 @@ func (e *Engine) rlockKey(ctx context.Context, key string) (lock.Unlock, error) 
 		return nil, err
 	}
 	m, err := e.lk.Marker(key)
-	if err != nil {
-		unlock()
-		return nil, fmt.Errorf("txn: marker of %q: %w", key, err)
-	}
-	if m == "" || m == e.JournalID() {
+	if err == nil && (m == "" || m == e.JournalID()) {
 		return unlock, nil
 	}
 	unlock()

@@ -255,3 +255,28 @@ func TestOpenFencesUnsettledValue(t *testing.T) {
 		t.Fatalf("Put on a fenced value = %v, want ErrValueMismatch", err)
 	}
 }
+
+// TestTornMarkerCleared: a lock file torn by a power loss (zeros, no
+// newline) does not block its value: the next holder clears it.
+func TestTornMarkerCleared(t *testing.T) {
+	root := t.TempDir()
+	e := openLocal(t, root, txn.ModeAuto)
+	put(t, e, "v", []byte("value"))
+	locks, _, _ := txn.Layout(root)
+	if err := os.WriteFile(lock.LockPath(locks, "v"), make([]byte, 40), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, e, "v"); string(got) != "value" {
+		t.Fatalf("read through a torn marker = %q", got)
+	}
+	err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+		_, err := tx.WriteAt([]byte("V"), 0)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transaction after a torn marker: %v", err)
+	}
+	if b, _ := os.ReadFile(lock.LockPath(locks, "v")); len(b) != 0 {
+		t.Fatalf("torn marker not cleared: %q", b)
+	}
+}
