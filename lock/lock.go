@@ -20,6 +20,8 @@ var ErrLocked = errors.New("lock: key is locked")
 type Unlock func()
 
 // Locker hands out per-key locks. All methods are safe for concurrent use.
+// Locks are not recursive, as with sync.RWMutex: a holder that takes the
+// same key again, even shared, can deadlock with a waiting writer.
 type Locker interface {
 	// Lock takes the exclusive lock on key, waiting as long as needed. If ctx
 	// ends first it returns an error wrapping ctx.Err() and holds nothing.

@@ -15,9 +15,10 @@ var (
 	// them tries again and fails until the cause is fixed. Other values are
 	// unaffected.
 	ErrUnsettled = errors.New("recovery: some values could not be settled")
-	// ErrUnfenced means a value could not be settled and its marker could
-	// not be set either, so nothing stops a later writer from committing
-	// over entries that a later recovery would then replay. Run stops, and
-	// an engine must not open on the store until it succeeds.
+	// ErrUnfenced means a value could not be settled and could not be
+	// fenced either (its marker could not be written, or the journal could
+	// not even be read to tell whether entries are pending), so nothing
+	// would stop a later writer from committing over entries that a later
+	// recovery replays. Run stops, and txn.Open fails, until it succeeds.
 	ErrUnfenced = errors.New("recovery: a value could neither be settled nor fenced")
 )

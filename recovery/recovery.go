@@ -216,19 +216,23 @@ func settleLocked(ctx context.Context, cfg Config, id, key string) (int, error) 
 		return 0, fmt.Errorf("recovery: lock %q: %w", key, err)
 	}
 	defer unlock()
-	n, err := Settle(ctx, cfg.Store, cfg.JournalDir, id, key)
+	n, pending, err := settle(ctx, cfg.Store, cfg.JournalDir, id, key)
 	m, merr := cfg.Locker.Marker(key)
 	if err != nil {
 		if ctx.Err() != nil {
 			return n, err // interrupted, not failed: a later run goes on
 		}
-		// Fence the value: its marker may have been lost (power loss), and
-		// without it the next writer would not know to settle first. A
-		// marker naming another journal stays: whoever wrote it settled
-		// this journal's entries for key before committing its own.
-		if merr == nil && m != "" && m != id {
-			return n, err
+		if !pending {
+			// Failed before it could tell whether anything is pending, so
+			// it cannot tell whether a fence is needed or would hide
+			// another writer's marker: stop rather than guess.
+			return n, fmt.Errorf("%w: %q: %w", ErrUnfenced, key, err)
 		}
+		// Fence the value: its marker may have been lost or reverted by a
+		// power loss, and without it the next writer would not know to
+		// settle first. Entries still pending here mean no writer has
+		// committed to key since (each settles first), so whatever the
+		// marker says now is stale.
 		if ferr := cfg.Locker.SetMarker(key, id); ferr != nil {
 			return n, fmt.Errorf("%w: %q: %w", ErrUnfenced, key, errors.Join(err, ferr))
 		}

@@ -21,31 +21,36 @@ import (
 // whose owner is alive is left alone: a live owner applies its entries before
 // it releases the value's lock, so a marker naming it is stale.
 func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, error) {
+	n, _, err := settle(ctx, st, dir, id, key)
+	return n, err
+}
+
+// settle is Settle that also reports, when it fails, whether the journal is
+// known to still hold unapplied entries for key (pending) — as opposed to
+// failing before it could tell.
+func settle(ctx context.Context, st store.Store, dir, id, key string) (n int, pending bool, err error) {
 	j, err := journal.OpenDead(ctx, dir, id, nil)
 	switch {
 	case errors.Is(err, journal.ErrGone), errors.Is(err, journal.ErrOwnerAlive):
-		return 0, nil
+		return 0, false, nil
 	case err != nil:
-		return 0, fmt.Errorf("recovery: settle %q from journal %s: %w", key, id, err)
+		return 0, false, fmt.Errorf("recovery: settle %q from journal %s: %w", key, id, err)
 	}
-	n, err := settleOpen(ctx, st, j, key)
-	_, rerr := j.Release()
-	return n, errors.Join(err, rerr)
-}
-
-func settleOpen(ctx context.Context, st store.Store, j *journal.Journal, key string) (int, error) {
+	// Releasing is cleanup: once the watermark is durable nothing depends
+	// on it, and a journal left behind is removed by the next Run.
+	defer j.Release()
 	recs, err := j.Pending(ctx, key)
 	if err != nil {
-		return 0, fmt.Errorf("recovery: settle %q: %w", key, err)
+		return 0, false, fmt.Errorf("recovery: settle %q: %w", key, err)
 	}
 	if len(recs) == 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err := apply(ctx, st, crashpoint.RecoveryMidReplay, recs); err != nil {
-		return 0, err
+		return 0, true, err
 	}
 	if err := j.MarkApplied(ctx, key, recs[len(recs)-1].LSN); err != nil {
-		return 0, fmt.Errorf("recovery: settle %q: %w", key, err)
+		return 0, true, fmt.Errorf("recovery: settle %q: %w", key, err)
 	}
-	return len(recs), nil
+	return len(recs), false, nil
 }

@@ -303,7 +303,9 @@ func (e *Engine) exclusive(ctx context.Context, key string, fn func() error) err
 
 // Begin starts a transaction on key, holding the value's exclusive lock
 // until Commit or Rollback. The value need not exist yet. The caller must
-// end the transaction; Do does that for you.
+// end the transaction; Do does that for you. Locks are not recursive: while
+// the transaction is open, do not call the engine on the same key, and take
+// several values' transactions in one fixed order.
 func (e *Engine) Begin(ctx context.Context, key string) (*Tx, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
@@ -367,7 +369,9 @@ func readSlice(b, p []byte, off int64) (int, error) {
 
 // View calls fn with a reader of key's value and its size, holding the
 // value's shared lock until fn returns, so fn sees one committed state from
-// start to end. fn must not keep r.
+// start to end. fn must not keep r, and must not call the engine on the same
+// key: locks are not recursive, and a writer waiting in any process would
+// deadlock with it (see DESIGN.md, "Lock order and recursion").
 func (e *Engine) View(ctx context.Context, key string, fn func(r io.ReaderAt, size int64) error) error {
 	if err := e.enter(); err != nil {
 		return err

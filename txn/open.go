@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/rangetx/rangetx/internal/fsutil"
@@ -48,8 +49,14 @@ func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
 			return nil, fmt.Errorf("txn: open %s: %w", root, err)
 		}
 	}
-	for _, d := range []string{filepath.Dir(filepath.Clean(root)), root, filepath.Join(root, store.ReservedDir)} {
-		if err := fsutil.SyncDir(d); err != nil {
+	for i, d := range []string{filepath.Dir(filepath.Clean(root)), root, filepath.Join(root, store.ReservedDir)} {
+		err := fsutil.SyncDir(d)
+		if i == 0 && (errors.Is(err, fs.ErrPermission)) {
+			// A parent we may enter but not read (0711): its entry for
+			// the root is the owner's business.
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("txn: open %s: %w", root, err)
 		}
 	}
