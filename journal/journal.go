@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
+	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/internal/fsutil"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -209,6 +210,9 @@ func (j *Journal) Append(ctx context.Context, rec *Record) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
 	}
+	if err := crashpoint.Check(crashpoint.JournalAppend, rec.Key); err != nil {
+		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
+	}
 	db, err := j.acquire()
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNotWritten, err)
@@ -230,6 +234,7 @@ func (j *Journal) Append(ctx context.Context, rec *Record) (uint64, error) {
 		return 0, fmt.Errorf("journal %s: append: %w", j.id, err)
 	}
 	rec.LSN = lsn
+	crashpoint.Check(crashpoint.JournalAppended, rec.Key) // observers only: the record is durable
 	return lsn, nil
 }
 
@@ -247,6 +252,9 @@ func (j *Journal) MarkApplied(ctx context.Context, key string, lsn uint64) error
 		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
 	}
 	if err := checkKey(key); err != nil {
+		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
+	}
+	if err := crashpoint.Check(crashpoint.JournalMark, key); err != nil {
 		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
 	}
 	db, err := j.acquire()

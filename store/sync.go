@@ -15,3 +15,6 @@ var syncDir = fsutil.SyncDir
 func notDurable(err error) error {
 	return fmt.Errorf("%w: %w", ErrNotDurable, err)
 }
+
+// fdatasync is a stopgap until Local runs on vfs.
+func fdatasync(f interface{ Sync() error }) error { return f.Sync() }

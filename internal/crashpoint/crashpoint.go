@@ -1,6 +1,8 @@
 // Package crashpoint lets tests stop a process at a named point inside the
-// commit protocol. It is inert unless the environment variable
-// RANGETX_CRASHPOINT is set, which only crash tests do.
+// commit protocol, and lets in-process tests observe or fail the journal's
+// durable steps. It is inert unless the environment variable
+// RANGETX_CRASHPOINT is set or a test installs a Failpoint, which only
+// crash and fault tests do.
 //
 // RANGETX_CRASHPOINT=name[@n][:action]
 //
@@ -15,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -32,6 +35,15 @@ const (
 	CopyBeforeReplace   = "copy-before-replace"   // nothing visible yet
 	CopyAfterReplace    = "copy-after-replace"    // new value in place, commit not acknowledged
 	RecoveryMidReplay   = "recovery-mid-replay"   // some replayed after-images written
+
+	// Points inside the journal, passed with the record's key. Append
+	// reports JournalAppend before its bbolt transaction (an injected error
+	// fails the append with nothing written) and JournalAppended after it
+	// committed; MarkApplied reports JournalMark before its transaction (an
+	// injected error fails it with nothing written).
+	JournalAppend   = "journal-append"
+	JournalAppended = "journal-appended"
+	JournalMark     = "journal-mark"
 )
 
 var (
@@ -75,4 +87,44 @@ func Hit(name string) {
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
+}
+
+// A Failpoint sees every Check of the process: the point's name and the key
+// it concerns. A non-nil result is returned by Check, so the code at that
+// point fails as if its I/O had. It runs on the caller's goroutine.
+type Failpoint func(name, key string) error
+
+var (
+	fpMu sync.RWMutex
+	fp   Failpoint
+)
+
+// Install makes f see every Check until the returned function is called.
+// Only one Failpoint is installed at a time; Install panics if one is.
+// For in-process tests only.
+func Install(f Failpoint) (uninstall func()) {
+	fpMu.Lock()
+	defer fpMu.Unlock()
+	if fp != nil {
+		panic("crashpoint: a Failpoint is already installed")
+	}
+	fp = f
+	return func() {
+		fpMu.Lock()
+		fp = nil
+		fpMu.Unlock()
+	}
+}
+
+// Check is Hit for points that concern one key and can fail: it passes the
+// point to the installed Failpoint, if any, and returns its error.
+func Check(name, key string) error {
+	Hit(name)
+	fpMu.RLock()
+	f := fp
+	fpMu.RUnlock()
+	if f == nil {
+		return nil
+	}
+	return f(name, key)
 }
