@@ -14,7 +14,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
 	"github.com/rangetx/rangetx/internal/crashpoint"
-	"github.com/rangetx/rangetx/internal/fsutil"
+	"github.com/rangetx/rangetx/store/vfs"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -56,7 +56,7 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 	}
 	id := u.String()
 	fail := func(err error) error { return fmt.Errorf("journal %s: create: %w", id, err) }
-	if err := fsutil.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAll(vfs.Default, dir, 0o755); err != nil {
 		return nil, fail(err)
 	}
 	// The owner lock comes before the .db file exists: List finds journals
@@ -93,7 +93,7 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	if err := fsutil.SyncDir(dir); err != nil {
+	if err := vfs.Default.SyncDir(dir); err != nil {
 		return nil, fail(err)
 	}
 	j.log.Debug("journal created", "journal", id, "dir", dir)
@@ -460,7 +460,7 @@ func (j *Journal) Remove() error {
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
-	err = errors.Join(err, fsutil.SyncDir(j.dir), j.close())
+	err = errors.Join(err, vfs.Default.SyncDir(j.dir), j.close())
 	if err != nil {
 		return fmt.Errorf("journal %s: remove: %w", j.id, err)
 	}

@@ -21,20 +21,26 @@ type fullStore interface {
 	Patcher
 }
 
-// stores are the implementations every conformance test runs against.
-var stores = []struct {
+// A storeCase is a store implementation under test.
+type storeCase struct {
 	name string
 	new  func(t *testing.T) fullStore
-}{
-	{"memory", func(t *testing.T) fullStore { return NewMemory() }},
-	{"local", func(t *testing.T) fullStore {
-		l, err := NewLocal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}},
 }
+
+// stores are the implementations every conformance test runs against:
+// Memory, and Local on each file system in localFSes ("local" is Local on
+// the operating system).
+var stores = func() []storeCase {
+	s := []storeCase{{"memory", func(t *testing.T) fullStore { return NewMemory() }}}
+	for _, lf := range localFSes {
+		name := "local"
+		if lf.name != "os" {
+			name += "-" + lf.name
+		}
+		s = append(s, storeCase{name, func(t *testing.T) fullStore { return newLocalOn(t, lf) }})
+	}
+	return s
+}()
 
 func forEachStore(t *testing.T, f func(t *testing.T, s fullStore)) {
 	for _, sc := range stores {
@@ -383,7 +389,7 @@ func TestBadKeys(t *testing.T) {
 		}
 		wantKeys(t, s, "")
 		if l, ok := s.(*Local); ok {
-			wantTree(t, l.Root())
+			wantTree(t, l.fs, l.Root())
 		}
 	})
 }
@@ -406,7 +412,7 @@ func TestCancelledContext(t *testing.T) {
 		want(t, s, "k", "old")
 		wantKeys(t, s, "", "k")
 		if l, ok := s.(*Local); ok {
-			wantTree(t, l.Root(), "k")
+			wantTree(t, l.fs, l.Root(), "k")
 		}
 	})
 }
@@ -425,7 +431,7 @@ func TestCancelDuringPut(t *testing.T) {
 		}
 		want(t, s, "k", "old")
 		if l, ok := s.(*Local); ok {
-			wantTree(t, l.Root(), "k")
+			wantTree(t, l.fs, l.Root(), "k")
 		}
 	})
 }

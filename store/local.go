@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/google/uuid"
+
+	"github.com/rangetx/rangetx/store/vfs"
 )
 
 // Local is a Store whose values are regular files under a root directory,
@@ -37,9 +39,14 @@ import (
 // the root for a symbolic link concurrently. Reading a key that names a
 // directory is ErrNotFound; writing one is ErrInvalidKey. The top-level
 // ReservedDir directory and temporary files are invisible to List.
+//
+// Local makes every file-system call through a vfs.FS (see WithFS), by
+// default the operating system's. Its guarantees hold on another FS to the
+// extent that FS keeps the vfs.FS contract.
 type Local struct {
-	root  string // absolute, free of symbolic links
+	root  string // absolute and clean; free of symbolic links on vfs.Default
 	owner string // names this store's temporary files
+	fs    vfs.FS
 }
 
 // LocalOption configures NewLocal.
@@ -53,34 +60,51 @@ func WithOwner(id string) LocalOption {
 	return func(l *Local) { l.owner = id }
 }
 
+// WithFS makes the store keep its values on fsys instead of the operating
+// system's file system (vfs.Default); a nil fsys means vfs.Default. Tests use
+// it to run Local on a simulated power loss (vfs.NewMem) or on injected
+// faults (vfs.Inject).
+func WithFS(fsys vfs.FS) LocalOption {
+	return func(l *Local) { l.fs = fsys }
+}
+
 // NewLocal returns a Local storing values under root, which must be an
-// existing directory.
+// existing directory. On vfs.Default root is made absolute and its symbolic
+// links are resolved, once. On any other FS (see WithFS) root is only made
+// absolute and clean, nothing outside that FS is consulted, and root must be
+// a directory in it, not a link to one.
 func NewLocal(root string, opts ...LocalOption) (*Local, error) {
-	abs, err := filepath.Abs(root)
+	l := &Local{owner: uuid.NewString(), fs: vfs.Default}
+	for _, opt := range opts {
+		opt(l)
+	}
+	if l.fs == nil {
+		l.fs = vfs.Default
+	}
+	abs, err := filepath.Abs(root) // also Clean
+	if err == nil && l.fs == vfs.Default {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: root %q: %w", root, err)
 	}
-	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return nil, fmt.Errorf("store: root %q: %w", root, err)
-	}
-	fi, err := os.Stat(abs)
+	// On Default abs has no links left, so Lstat is Stat.
+	fi, err := l.fs.Lstat(abs)
 	if err != nil {
 		return nil, fmt.Errorf("store: root %q: %w", root, err)
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: root %q: not a directory", root)
 	}
-	l := &Local{root: abs, owner: uuid.NewString()}
-	for _, opt := range opts {
-		opt(l)
-	}
+	l.root = abs
 	if err := validOwner(l.owner); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// Root returns the absolute, symbolic-link-free path of the root directory.
+// Root returns the absolute path of the root directory, free of symbolic
+// links on vfs.Default.
 func (l *Local) Root() string { return l.root }
 
 // Owner returns the owner id that names this store's temporary files.
@@ -118,7 +142,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) error {
 	}
 	path, mode, keep, err := l.target(key)
 	if err == nil {
-		err = l.replace(ctx, path, mode, keep, func(f *os.File) error {
+		err = l.replace(ctx, path, mode, keep, func(f vfs.File) error {
 			_, err := io.Copy(f, r)
 			return err
 		})
@@ -139,15 +163,15 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	path, err := l.path(key)
 	if err == nil {
 		var fi os.FileInfo
-		if fi, err = os.Lstat(path); err == nil && fi.IsDir() {
+		if fi, err = l.fs.Lstat(path); err == nil && fi.IsDir() {
 			err = errNotValue
 		}
 	}
 	if err == nil {
-		err = os.Remove(path)
+		err = l.fs.Remove(path)
 	}
 	if err == nil {
-		if err = syncDir(filepath.Dir(path)); err != nil {
+		if err = l.fs.SyncDir(filepath.Dir(path)); err != nil {
 			err = notDurable(err)
 		}
 	}
@@ -166,7 +190,7 @@ func (l *Local) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, l.err("stat", key, err)
 	}
-	fi, err := os.Lstat(path)
+	fi, err := l.fs.Lstat(path)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errNotValue
 	}

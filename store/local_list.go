@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,33 +23,35 @@ func (l *Local) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ValidatePrefix(prefix); err != nil {
 		return nil, l.err("list", prefix, err)
 	}
+	var keys []string
+	p := strings.TrimSuffix(prefix, "/")
 	start := l.root
-	if p := strings.TrimSuffix(prefix, "/"); p != "" {
+	if p != "" {
 		var err error
 		if start, err = l.path(p); err != nil {
 			return nil, l.err("list", prefix, err)
 		}
-	}
-	var keys []string
-	err := filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if notExist(err) {
-				return nil // removed meanwhile, or no such prefix
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		key, ok := l.key(path)
+		// The prefix may name a value itself.
+		fi, err := l.fs.Lstat(start)
 		switch {
-		case !ok && d.IsDir() && path != l.root:
-			return filepath.SkipDir
-		case !ok || d.IsDir():
-		case d.Type().IsRegular():
+		case notExist(err):
+			return nil, nil // no such prefix, or removed meanwhile
+		case err != nil:
+			return nil, l.err("list", prefix, err)
+		case fi.Mode().IsRegular():
+			return []string{p}, nil
+		case !fi.IsDir():
+			return nil, nil
+		}
+	}
+	err := l.walk(ctx, start, p, func(key string, d fs.DirEntry) (bool, error) {
+		if ValidateKey(key) != nil {
+			return false, nil // ReservedDir, a temporary file, a name no key has
+		}
+		if d.Type().IsRegular() {
 			keys = append(keys, key)
 		}
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return nil, l.err("list", prefix, err)
@@ -58,57 +60,75 @@ func (l *Local) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// key returns the key of path and whether it is a valid one; ReservedDir
-// and temporary files are not.
-func (l *Local) key(path string) (string, bool) {
-	rel, err := filepath.Rel(l.root, path)
-	if err != nil {
-		return "", false
+// walk visits the tree below dir, whose '/'-separated path relative to the
+// root is rel ("" for the root), through l.fs: depth first, each
+// directory's entries in name order, without following symbolic links. It
+// calls visit for every entry with the entry's root-relative path and
+// descends into a directory only if visit returns true; an error from visit
+// ends the walk. A directory that vanishes (or stops being one) before it is
+// read is skipped: the walk is not a snapshot. It stops with ctx's error as
+// soon as ctx is done.
+func (l *Local) walk(ctx context.Context, dir, rel string, visit func(rel string, d fs.DirEntry) (bool, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	key := filepath.ToSlash(rel)
-	return key, ValidateKey(key) == nil
-}
-
-// RemoveTemp deletes the temporary files (see ParseTempName) under the root
-// whose owner isDead reports dead, fsyncs their directories, and returns
-// their root-relative, '/'-separated paths in lexical order. It skips the
-// top-level ReservedDir and does not follow symbolic links. Call it only
-// when no live process can be renaming one of those files, e.g. during
-// recovery, after deciding which owners are gone. On error it returns what
-// it removed so far.
-func (l *Local) RemoveTemp(ctx context.Context, isDead func(owner string) bool) ([]string, error) {
-	var removed []string
-	dirs := map[string]bool{}
-	err := filepath.WalkDir(l.root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if notExist(err) {
-				return nil
-			}
-			return err
-		}
+	ents, err := l.fs.ReadDir(dir)
+	if notExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			if path == filepath.Join(l.root, ReservedDir) {
-				return filepath.SkipDir
+		r := d.Name()
+		if rel != "" {
+			r = rel + "/" + r
+		}
+		descend, err := visit(r, d)
+		if err != nil {
+			return err
+		}
+		// The type is the entry's own (Lstat's): a link is never a directory.
+		if descend && d.IsDir() {
+			if err := l.walk(ctx, filepath.Join(dir, d.Name()), r, visit); err != nil {
+				return err
 			}
-			return nil
+		}
+	}
+	return nil
+}
+
+// RemoveTemp deletes the temporary files (see ParseTempName) under the root
+// whose owner isDead reports dead, syncs their directories (FS.SyncDir), and
+// returns their root-relative, '/'-separated paths in lexical order. It
+// skips the top-level ReservedDir and does not follow symbolic links. Call
+// it only when no live process can be renaming one of those files, e.g.
+// during recovery, after deciding which owners are gone. On error it returns
+// what it removed so far.
+func (l *Local) RemoveTemp(ctx context.Context, isDead func(owner string) bool) ([]string, error) {
+	var removed []string
+	dirs := map[string]bool{}
+	err := l.walk(ctx, l.root, "", func(rel string, d fs.DirEntry) (bool, error) {
+		if d.IsDir() {
+			return rel != ReservedDir, nil
 		}
 		owner, ok := ParseTempName(d.Name())
 		if !ok || !d.Type().IsRegular() || !isDead(owner) {
-			return nil
+			return false, nil
 		}
-		if err := os.Remove(path); err != nil && !notExist(err) {
-			return err
+		path := filepath.Join(l.root, filepath.FromSlash(rel))
+		if err := l.fs.Remove(path); err != nil && !notExist(err) {
+			return false, err
 		}
 		dirs[filepath.Dir(path)] = true
-		rel, _ := filepath.Rel(l.root, path)
-		removed = append(removed, filepath.ToSlash(rel))
-		return nil
+		removed = append(removed, rel)
+		return false, nil
 	})
-	for dir := range dirs {
-		if serr := syncDir(dir); serr != nil && err == nil {
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		if serr := l.fs.SyncDir(dir); serr != nil && err == nil {
 			err = serr
 		}
 	}

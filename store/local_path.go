@@ -4,18 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
-	"github.com/rangetx/rangetx/internal/fsutil"
+	"github.com/rangetx/rangetx/store/vfs"
 )
 
 // path returns the file path of key under the root. It rejects, with
 // ErrInvalidKey, a malformed key and a key whose path has a symbolic link in
 // any component below the root (the root itself was resolved by NewLocal),
-// or whose file has more than one hard link: a link inside the root would
+// or whose file has more than one hard link (known only where Lstat's Sys is
+// a *syscall.Stat_t, as on vfs.Default): a link inside the root would
 // let two keys name one file and so defeat per-key locks, and one leading
 // out would escape the root. Every existing path component is checked with
 // Lstat. (Two stores whose roots nest alias keys the same way; that is not
@@ -31,7 +31,7 @@ func (l *Local) path(key string) (string, error) {
 	p := l.root
 	for seg := range strings.SplitSeq(key, "/") {
 		p = filepath.Join(p, seg)
-		fi, err := os.Lstat(p)
+		fi, err := l.fs.Lstat(p)
 		if notExist(err) {
 			break // nothing below a missing component can be a link
 		}
@@ -55,17 +55,17 @@ var errNotValue = fmt.Errorf("%w: not a regular file", ErrNotFound)
 
 // open opens key's value with flag. It stats the path first so that opening
 // a FIFO can never block, and checks the opened file again.
-func (l *Local) open(key string, flag int) (*os.File, fs.FileInfo, error) {
+func (l *Local) open(key string, flag int) (vfs.File, fs.FileInfo, error) {
 	path, err := l.path(key)
 	if err != nil {
 		return nil, nil, err
 	}
-	if fi, err := os.Lstat(path); err != nil {
+	if fi, err := l.fs.Lstat(path); err != nil {
 		return nil, nil, err
 	} else if !fi.Mode().IsRegular() {
 		return nil, nil, errNotValue
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := l.fs.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,9 +89,9 @@ func (l *Local) target(key string) (path string, mode fs.FileMode, keep bool, er
 	if path, err = l.path(key); err != nil {
 		return "", 0, false, err
 	}
-	mode, keep, err = replaceable(path)
+	mode, keep, err = l.replaceable(path)
 	if err == nil && !keep {
-		err = fsutil.MkdirAll(filepath.Dir(path), 0o755)
+		err = vfs.MkdirAll(l.fs, filepath.Dir(path), 0o755)
 	}
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) {
 		return "", 0, false, fmt.Errorf("%w %q: %w", ErrInvalidKey, key, err)
@@ -104,8 +104,8 @@ func (l *Local) target(key string) (path string, mode fs.FileMode, keep bool, er
 // left to the umask (new value). A directory at path cannot be replaced
 // (EISDIR), nor can a path below a file (ENOTDIR from Lstat). Lstat, not
 // Stat: path has no links (see path), and a link made since is not followed.
-func replaceable(path string) (mode fs.FileMode, keep bool, err error) {
-	fi, err := os.Lstat(path)
+func (l *Local) replaceable(path string) (mode fs.FileMode, keep bool, err error) {
+	fi, err := l.fs.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return defaultMode, false, nil

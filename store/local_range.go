@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/rangetx/rangetx/store/vfs"
 )
 
 // ReadAt reads len(p) bytes of key's value at off with io.ReaderAt
@@ -79,8 +81,8 @@ func (l *Local) Truncate(ctx context.Context, key string, size int64) error {
 }
 
 // Sync makes completed WriteAt and Truncate calls on key durable with
-// fdatasync. It does not make a new directory entry durable; values created
-// by Put or PatchCopy already are.
+// File.SyncData (fdatasync on vfs.Default). It does not make a new directory
+// entry durable; values created by Put or PatchCopy already are.
 func (l *Local) Sync(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return l.err("sync", key, err)
@@ -90,7 +92,7 @@ func (l *Local) Sync(ctx context.Context, key string) error {
 		return l.err("sync", key, err)
 	}
 	defer f.Close()
-	if err := fdatasync(f); err != nil {
+	if err := f.SyncData(); err != nil {
 		return l.err("sync", key, err)
 	}
 	return nil
@@ -98,11 +100,12 @@ func (l *Local) Sync(ctx context.Context, key string) error {
 
 // PatchCopy atomically and durably replaces key's value with a patched copy,
 // like Put: the first min(MinSize, old size) bytes are copied file to file
-// (copy_file_range on Linux, never through memory), the copy is resized to
-// Size and the ranges are written over it. A missing value is patched from
-// empty, creating parent directories. An invalid patch is ErrInvalidRange
-// and writes nothing; so does a cancelled ctx. ErrNotDurable means the new
-// value is in place but its directory fsync failed.
+// (on vfs.Default by the kernel, copy_file_range on Linux, never through
+// memory), the copy is resized to Size and the ranges are written over it.
+// A missing value is patched from empty, creating parent directories. An
+// invalid patch is ErrInvalidRange and writes nothing; so does a cancelled
+// ctx. ErrNotDurable means the new value is in place but its directory sync
+// failed.
 func (l *Local) PatchCopy(ctx context.Context, key string, p Patch) error {
 	if err := ctx.Err(); err != nil {
 		return l.err("patch", key, err)
@@ -121,7 +124,7 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 	if err != nil {
 		return err
 	}
-	var old *os.File
+	var old vfs.File
 	var oldSize int64
 	if keep {
 		f, fi, err := l.open(key, os.O_RDONLY)
@@ -131,9 +134,11 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 		defer f.Close()
 		old, oldSize = f, fi.Size()
 	}
-	return l.replace(ctx, path, mode, keep, func(f *os.File) error {
+	return l.replace(ctx, path, mode, keep, func(f vfs.File) error {
 		if n := min(p.MinSize, oldSize); n > 0 {
-			// *os.File to *os.File: the kernel copies (copy_file_range).
+			// Between two vfs.Default files this reaches (*os.File).ReadFrom
+			// with an *os.File source: the kernel copies (copy_file_range).
+			// Keep passing the vfs.File values themselves.
 			if _, err := io.CopyN(f, old, n); err != nil {
 				return err
 			}

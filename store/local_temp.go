@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rangetx/rangetx/store/vfs"
 )
 
 // Temporary files are named
@@ -92,7 +94,7 @@ func isHex(s string) bool {
 // Until the rename path is untouched, and on any error before it the temp
 // file is removed. An error from the final directory fsync is
 // ErrNotDurable: the new value is in place but may not survive a power loss.
-func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep bool, fill func(*os.File) error) (err error) {
+func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep bool, fill func(vfs.File) error) (err error) {
 	f, err := l.createTemp(path, mode)
 	if err != nil {
 		return err
@@ -101,7 +103,7 @@ func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep
 	defer func() {
 		if err != nil && !renamed {
 			f.Close() // may be closed already; the error does not matter
-			os.Remove(tmp)
+			l.fs.Remove(tmp)
 		}
 	}()
 	if keep {
@@ -124,11 +126,11 @@ func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := l.fs.Rename(tmp, path); err != nil {
 		return err
 	}
 	renamed = true
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := l.fs.SyncDir(filepath.Dir(path)); err != nil {
 		return notDurable(err)
 	}
 	return nil
@@ -136,10 +138,10 @@ func (l *Local) replace(ctx context.Context, path string, mode fs.FileMode, keep
 
 // createTemp creates a new temporary file beside path with O_EXCL, so it
 // never opens a file someone else made.
-func (l *Local) createTemp(path string, mode fs.FileMode) (*os.File, error) {
+func (l *Local) createTemp(path string, mode fs.FileMode) (vfs.File, error) {
 	dir, base := filepath.Split(path)
 	for range 10 {
-		f, err := os.OpenFile(filepath.Join(dir, tempName(base, l.owner)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+		f, err := l.fs.OpenFile(filepath.Join(dir, tempName(base, l.owner)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 		if !errors.Is(err, fs.ErrExist) {
 			return f, err
 		}

@@ -1,6 +1,10 @@
 package txn
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/rangetx/rangetx/store/vfs"
+)
 
 // Options configures an engine. The zero value gives the defaults below.
 type Options struct {
@@ -28,6 +32,15 @@ type Options struct {
 
 	// Logger receives recovery and failure reports. Default slog.Default().
 	Logger *slog.Logger
+
+	// FS is the file system Open keeps the values on (see store.WithFS).
+	// Default vfs.Default. The journals and lock files under
+	// store.ReservedDir always live on the operating system's file system,
+	// since bbolt and flock need real files; so on another FS, such as a
+	// vfs.NewMem, root names a directory both on the real disk and in FS.
+	// Open creates root in both (vfs.MkdirAll), and syncs root and its
+	// parent in both. New ignores FS: it takes a ready store.
+	FS vfs.FS
 }
 
 func (o *Options) withDefaults() Options {
@@ -46,6 +59,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()
+	}
+	if r.FS == nil {
+		r.FS = vfs.Default
 	}
 	return r
 }

@@ -1,36 +1,58 @@
-package fsutil
+package vfs
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 )
 
-// recordSyncs makes syncDir record the directories it syncs, relative to
-// root, for the rest of the test.
-func recordSyncs(t *testing.T, root string) *[]string {
-	var synced []string
-	t.Cleanup(func() { syncDir = SyncDir })
-	syncDir = func(dir string) error {
-		rel, err := filepath.Rel(root, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		synced = append(synced, filepath.ToSlash(rel))
-		return SyncDir(dir)
+// syncRecorder is Default, recording the directories SyncDir is called on
+// relative to root, and failing every SyncDir with err if err is set.
+type syncRecorder struct {
+	FS
+	t    *testing.T
+	root string
+	err  error
+
+	mu     sync.Mutex
+	synced []string
+}
+
+func recordSyncs(t *testing.T, root string) *syncRecorder {
+	return &syncRecorder{FS: Default, t: t, root: root}
+}
+
+func (r *syncRecorder) SyncDir(name string) error {
+	rel, err := filepath.Rel(r.root, name)
+	if err != nil {
+		r.t.Error(err)
 	}
-	return &synced
+	r.mu.Lock()
+	r.synced = append(r.synced, filepath.ToSlash(rel))
+	r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	return r.FS.SyncDir(name)
+}
+
+func (r *syncRecorder) sorted() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(slices.Values(r.synced))
 }
 
 func TestSyncDir(t *testing.T) {
 	dir := t.TempDir()
-	if err := SyncDir(dir); err != nil {
+	if err := Default.SyncDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+	if err := Default.SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("SyncDir(missing) = %v, want ErrNotExist", err)
 	}
 }
@@ -40,8 +62,8 @@ func TestMkdirAllNested(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(root, "a"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	synced := recordSyncs(t, root)
-	if err := MkdirAll(filepath.Join(root, "a", "b", "c", "d"), 0o750); err != nil {
+	rec := recordSyncs(t, root)
+	if err := MkdirAll(rec, filepath.Join(root, "a", "b", "c", "d"), 0o750); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{"a/b", "a/b/c", "a/b/c/d"} {
@@ -54,15 +76,14 @@ func TestMkdirAllNested(t *testing.T) {
 		}
 	}
 	// The existing parent of the first new directory, and every new one.
-	got := slices.Sorted(slices.Values(*synced))
-	if want := []string{"a", "a/b", "a/b/c", "a/b/c/d"}; !slices.Equal(got, want) {
+	if got, want := rec.sorted(), []string{"a", "a/b", "a/b/c", "a/b/c/d"}; !slices.Equal(got, want) {
 		t.Errorf("synced %q, want %q", got, want)
 	}
 }
 
 func TestMkdirAllRelative(t *testing.T) {
 	t.Chdir(t.TempDir())
-	if err := MkdirAll(filepath.Join("x", "y"), 0o755); err != nil {
+	if err := MkdirAll(Default, filepath.Join("x", "y"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(filepath.Join("x", "y")); err != nil || !fi.IsDir() {
@@ -75,14 +96,14 @@ func TestMkdirAllExisting(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	synced := recordSyncs(t, root)
+	rec := recordSyncs(t, root)
 	for _, d := range []string{root, filepath.Join(root, "a", "b")} {
-		if err := MkdirAll(d, 0o755); err != nil {
+		if err := MkdirAll(rec, d, 0o755); err != nil {
 			t.Errorf("MkdirAll(%s) = %v", d, err)
 		}
 	}
-	if len(*synced) != 0 {
-		t.Errorf("MkdirAll of existing directories synced %q", *synced)
+	if got := rec.sorted(); len(got) != 0 {
+		t.Errorf("MkdirAll of existing directories synced %q", got)
 	}
 }
 
@@ -93,7 +114,7 @@ func TestMkdirAllFileInTheWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{file, filepath.Join(file, "sub"), filepath.Join(file, "sub", "deeper")} {
-		if err := MkdirAll(d, 0o755); !errors.Is(err, syscall.ENOTDIR) {
+		if err := MkdirAll(Default, d, 0o755); !errors.Is(err, syscall.ENOTDIR) {
 			t.Errorf("MkdirAll(%s) = %v, want ENOTDIR", d, err)
 		}
 	}
@@ -104,10 +125,9 @@ func TestMkdirAllFileInTheWay(t *testing.T) {
 
 func TestMkdirAllSyncError(t *testing.T) {
 	root := t.TempDir()
-	boom := errors.New("boom")
-	t.Cleanup(func() { syncDir = SyncDir })
-	syncDir = func(string) error { return boom }
-	if err := MkdirAll(filepath.Join(root, "n"), 0o755); !errors.Is(err, boom) {
+	rec := recordSyncs(t, root)
+	rec.err = errors.New("boom")
+	if err := MkdirAll(rec, filepath.Join(root, "n"), 0o755); !errors.Is(err, rec.err) {
 		t.Errorf("MkdirAll with a failing sync = %v, want boom", err)
 	}
 }
