@@ -188,15 +188,11 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 // pendingKeys lists the keys with unapplied entries in a dead journal, in
 // order of their first pending LSN, after verifying every record.
 func pendingKeys(ctx context.Context, dir, id string) ([]string, error) {
-	j, err := journal.OpenDead(ctx, dir, id, nil)
+	j, recs, err := openPending(ctx, dir, id, "")
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
-	recs, err := j.Pending(ctx, "")
-	if err != nil {
-		return nil, err
-	}
+	j.Close()
 	seen := map[string]bool{}
 	var keys []string
 	for _, r := range recs {

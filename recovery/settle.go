@@ -29,7 +29,7 @@ func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, erro
 // known to still hold unapplied entries for key (pending) — as opposed to
 // failing before it could tell.
 func settle(ctx context.Context, st store.Store, dir, id, key string) (n int, pending bool, err error) {
-	j, err := journal.OpenDead(ctx, dir, id, nil)
+	j, recs, err := openPending(ctx, dir, id, key)
 	switch {
 	case errors.Is(err, journal.ErrGone), errors.Is(err, journal.ErrOwnerAlive):
 		return 0, false, nil
@@ -39,10 +39,6 @@ func settle(ctx context.Context, st store.Store, dir, id, key string) (n int, pe
 	// Releasing is cleanup: once the watermark is durable nothing depends
 	// on it, and a journal left behind is removed by the next Run.
 	defer j.Release()
-	recs, err := j.Pending(ctx, key)
-	if err != nil {
-		return 0, false, fmt.Errorf("recovery: settle %q: %w", key, err)
-	}
 	if len(recs) == 0 {
 		return 0, false, nil
 	}

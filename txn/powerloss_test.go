@@ -124,6 +124,7 @@ type plRun struct {
 	durable bool // the in-flight transaction's record is durable
 	points  int
 	trials  int
+	inner   int // recoveries of crashed recoveries
 	bad     int
 	verify  bool // false while a nested verification runs
 }
@@ -133,8 +134,8 @@ func TestPowerLossEnumerated(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			r := newPLRun(t, mode)
 			r.run()
-			t.Logf("%s: %d crash points × %d images = %d recoveries (plus nested), %d violations",
-				mode, r.points, len(r.images), r.trials, r.bad)
+			t.Logf("%s: %d crash points × %d images = %d recoveries, plus %d crashed recoveries recovered; %d violations",
+				mode, r.points, len(r.images), r.trials, r.inner, r.bad)
 			if r.points < 40 {
 				t.Errorf("only %d crash points enumerated", r.points)
 			}
@@ -268,6 +269,7 @@ func (r *plRun) check(im powerloss.Image, nested bool) error {
 		}
 		// Crash the recovery itself before this operation.
 		n++
+		r.inner++
 		sub := filepath.Join(r.base, fmt.Sprintf("img-%d-r%d", r.trials, n))
 		defer os.RemoveAll(sub)
 		simg, err := img.Crash(sub, powerloss.Image{Mode: vfs.RandomUnsynced, Seed: uint64(n)})
