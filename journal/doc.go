@@ -28,5 +28,7 @@
 //
 // Every record carries a CRC32C because bbolt checks only its meta pages.
 // A record that fails its check is never replayed: Pending reports ErrCorrupt
-// and the journal is left for an operator (Stats lists the bad LSNs).
+// and the journal is left for an operator (Stats lists the bad LSNs). A
+// damaged bbolt file (cut short, a damaged page) is ErrCorrupt as well, from
+// OpenDead or from whichever method meets the damage, never a crash.
 package journal

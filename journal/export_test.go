@@ -60,3 +60,6 @@ func GetRaw(j *Journal, lsn uint64) ([]byte, error) {
 
 // LSNKey is the bbolt key of an entry.
 func LSNKey(n uint64) []byte { return lsnKey(n) }
+
+// Guard is guard.
+var Guard = guard

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/gofrs/flock"
 	"github.com/google/uuid"
@@ -26,6 +28,12 @@ var (
 
 // Journal is an open journal. All methods are safe for concurrent use;
 // bbolt runs one write transaction at a time and any number of readers.
+//
+// A method that meets a damaged page of the bbolt file (one past the end
+// of the file, or one that is not what its parent says, on which bbolt
+// would fault or panic) returns an error wrapping ErrCorrupt that names
+// the journal, never crashes; from then on the Journal refuses writes
+// (ErrNotWritten), and Close still releases the file.
 type Journal struct {
 	id, dir string
 	log     *slog.Logger
@@ -34,12 +42,20 @@ type Journal struct {
 	// Remove, so neither pulls the database from under a running one.
 	mu    sync.RWMutex
 	db    *bolt.DB     // nil once closed
+	file  *os.File     // the file db opened, closed directly if db is wedged
 	owner *flock.Flock // nil for a journal from OpenDead
 
-	// broken holds the first failed commit. The kernel may have dropped the
-	// pages of a failed fsync, so no later commit could be trusted: writes
-	// are refused and recovery must take over after Close.
+	// broken holds the first failed commit, or the first fault (see guard)
+	// met in the file. The kernel may have dropped the pages of a failed
+	// fsync, and a damaged file cannot take commits either, so no later
+	// commit could be trusted: writes are refused and recovery must take
+	// over after Close.
 	broken atomic.Pointer[error]
+
+	// wedged is set when a fault interrupted bbolt before it closed its
+	// transaction: bbolt's own locks may then stay held forever, so Close
+	// must not wait for them (see close).
+	wedged atomic.Bool
 }
 
 // Create creates a new journal with a fresh id in dir, creating dir if
@@ -77,7 +93,9 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 	j.db, err = bolt.Open(dbPath(dir, id), 0o600, &bolt.Options{
 		Timeout: opts.lockPoll(),
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
-			return os.OpenFile(name, flag|os.O_EXCL, mode) // never adopt an existing file
+			f, err := os.OpenFile(name, flag|os.O_EXCL, mode) // never adopt an existing file
+			j.file = f
+			return f, err
 		},
 	})
 	if err != nil {
@@ -109,6 +127,15 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 // to close, looking at ctx every Options.LockPoll. If that recoverer
 // removes the journal meanwhile, OpenDead returns ErrGone.
 //
+// A damaged file is ErrCorrupt, never a crash: a file with no valid bbolt
+// meta page, one cut short inside the pages its meta page says are in use
+// (a cut into the unused tail bbolt grows files by loses nothing and is
+// accepted), one whose freelist page is damaged or missing, and one that
+// makes bbolt panic or fault while it opens it. Later damage is handled as
+// described on Journal. An empty file is what an interrupted Create
+// leaves: nothing was ever committed to it, and OpenDead opens it as an
+// empty journal, which Remove deletes.
+//
 // The returned Journal does not hold the owner lock; Remove still deletes
 // the owner file.
 func OpenDead(ctx context.Context, dir, id string, opts *Options) (*Journal, error) {
@@ -129,12 +156,12 @@ func OpenDead(ctx context.Context, dir, id string, opts *Options) (*Journal, err
 	}
 
 	log := opts.logger()
-	var f *os.File // the file bbolt opened, to check it is still the one at path
+	var f *os.File // the file bbolt opened, locked and checked
 	bopts := &bolt.Options{
 		Timeout: opts.lockPoll(),
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
 			var err error
-			f, err = os.OpenFile(name, flag&^os.O_CREATE, mode)
+			f, err = openLocked(name, flag&^os.O_CREATE, mode, opts.lockPoll())
 			return f, err
 		},
 	}
@@ -142,26 +169,32 @@ func OpenDead(ctx context.Context, dir, id string, opts *Options) (*Journal, err
 		if err := ctx.Err(); err != nil {
 			return nil, fail(err)
 		}
-		db, err := bolt.Open(path, 0o600, bopts)
+		f = nil
+		var db *bolt.DB
+		err := guard(func() (err error) {
+			db, err = bolt.Open(path, 0o600, bopts)
+			return err
+		})
+		var fe *faultError
 		switch {
 		case err == nil:
-			// While we waited, the other recoverer may have removed the file
-			// and we may hold the lock of an unlinked inode.
-			if same, err := isFileAt(f, path); err != nil || !same {
-				_ = db.Close()
-				if err == nil {
-					err = ErrGone
-				}
-				return nil, fail(err)
-			}
 			log.Info("opened dead journal", "journal", id, "dir", dir)
-			return &Journal{id: id, dir: dir, log: log, db: db}, nil
+			return &Journal{id: id, dir: dir, log: log, db: db, file: f}, nil
+		case errors.As(err, &fe):
+			// bbolt faulted inside Open, holding the file and its lock.
+			if f != nil {
+				_ = abandonFile(f)
+			}
+			log.Error("damaged journal file", "journal", id, "err", err, "stack", string(fe.stack))
+			return nil, fail(err)
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, fail(ErrGone)
 		case errors.Is(err, berrors.ErrTimeout):
 			if !waited {
 				log.Info("waiting for another process to close the journal", "journal", id)
 			}
+		case errors.Is(err, ErrCorrupt):
+			return nil, fail(err)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 			errors.Is(err, berrors.ErrVersionMismatch):
 			return nil, fail(fmt.Errorf("%w: %w", ErrCorrupt, err))
@@ -169,6 +202,73 @@ func OpenDead(ctx context.Context, dir, id string, opts *Options) (*Journal, err
 			return nil, fail(err)
 		}
 	}
+}
+
+// openLocked opens the journal file at path for bbolt.Open and takes, on
+// the returned file, the exclusive flock(2) lock bbolt would take: bbolt's
+// own attempt then succeeds at once, since the lock belongs to the open
+// file. It waits up to wait for the lock, then returns berrors.ErrTimeout.
+//
+// Under the lock no other recoverer can be committing to the file or
+// removing it, so it is then checked exactly as bbolt will read it: a file
+// no longer at path (removed while we waited) is fs.ErrNotExist, a damaged
+// one is ErrCorrupt (see checkFile). On error the file is closed, which
+// releases the lock.
+func openLocked(path string, flag int, mode os.FileMode, wait time.Duration) (_ *os.File, err error) {
+	f, err := os.OpenFile(path, flag, mode)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+		}
+	}()
+	if err := lockFile(f, wait); err != nil {
+		return nil, err
+	}
+	if same, err := isFileAt(f, path); err != nil {
+		return nil, err
+	} else if !same {
+		return nil, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
+	}
+	if err := checkFile(f); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// lockRetry is how often lockFile retries, as bbolt does.
+const lockRetry = 50 * time.Millisecond
+
+// lockFile takes an exclusive flock(2) lock on f, retrying every lockRetry
+// for up to wait; then it returns berrors.ErrTimeout.
+func lockFile(f *os.File, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR):
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
+		case !time.Now().Add(lockRetry).Before(deadline):
+			return berrors.ErrTimeout
+		}
+		time.Sleep(lockRetry)
+	}
+}
+
+// abandonFile releases the file of a bbolt DB that cannot be closed: it
+// drops the DB's flock(2) lock on f and closes f. The unlock must be
+// explicit: the DB's mapping of the file, which stays until the process
+// exits, keeps the open file, and with it the lock, alive past Close.
+func abandonFile(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if err != nil {
+		err = fmt.Errorf("unlock %s: %w", f.Name(), err)
+	}
+	return errors.Join(err, f.Close())
 }
 
 func isFileAt(f *os.File, path string) (bool, error) {
@@ -329,7 +429,7 @@ func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 	}
 	defer j.mu.RUnlock()
 	var out []Record
-	err = db.View(func(tx *bolt.Tx) error {
+	err = j.view(db, func(tx *bolt.Tx) error {
 		entries := tx.Bucket(entriesBucket)
 		if entries == nil {
 			return nil
@@ -381,7 +481,7 @@ func (j *Journal) Empty() (bool, error) {
 
 func (j *Journal) empty(db *bolt.DB) (bool, error) {
 	var empty bool
-	err := db.View(func(tx *bolt.Tx) error {
+	err := j.view(db, func(tx *bolt.Tx) error {
 		b := tx.Bucket(entriesBucket)
 		if b == nil {
 			empty = true
@@ -409,8 +509,14 @@ func (j *Journal) Close() error {
 func (j *Journal) close() error {
 	var err error
 	if j.db != nil {
-		err = j.db.Close()
-		j.db = nil
+		if j.wedged.Load() {
+			// bbolt may never release its own locks, and DB.Close would
+			// wait for them.
+			err = abandonFile(j.file)
+		} else {
+			err = j.db.Close()
+		}
+		j.db, j.file = nil, nil
 	}
 	if j.owner != nil {
 		err = errors.Join(err, j.owner.Unlock())
@@ -479,23 +585,74 @@ func (j *Journal) acquire() (*bolt.DB, error) {
 	return j.db, nil
 }
 
-// update runs fn in a write transaction. A failure to commit (as opposed to
-// an error from fn, which only rolls back) breaks the Journal for writes.
+// view runs fn in a read transaction of db, guarded (see transact).
+func (j *Journal) view(db *bolt.DB, fn func(*bolt.Tx) error) error {
+	return j.transact(db, false, fn)
+}
+
+// update runs fn in a write transaction of db, guarded (see transact). A
+// failure to commit (as opposed to an error from fn, which only rolls
+// back) breaks the Journal for writes. Errors known to have written
+// nothing wrap ErrNotWritten: an error from fn, and a fault while fn ran
+// (bbolt writes nothing to the file before fn returns).
 func (j *Journal) update(db *bolt.DB, fn func(*bolt.Tx) error) error {
 	if p := j.broken.Load(); p != nil {
-		return fmt.Errorf("%w: writes refused after a failed commit: %w", ErrNotWritten, *p)
+		return fmt.Errorf("%w: writes refused after an earlier failure: %w", ErrNotWritten, *p)
 	}
 	var fnErr error
-	err := db.Update(func(tx *bolt.Tx) error {
+	inFn := false
+	err := j.transact(db, true, func(tx *bolt.Tx) error {
+		inFn = true
 		fnErr = fn(tx)
+		inFn = false
 		return fnErr
 	})
-	if fnErr != nil {
+	var fe *faultError
+	switch {
+	case err == nil:
+		return nil
+	case fnErr != nil:
 		return fmt.Errorf("%w: %w", ErrNotWritten, err) // rolled back
+	case errors.As(err, &fe) && inFn:
+		return fmt.Errorf("%w: %w", ErrNotWritten, err) // the commit never began
+	case errors.As(err, &fe):
+		return err // transact broke the Journal
 	}
-	if err != nil {
+	j.broken.CompareAndSwap(nil, &err)
+	j.log.Error("journal commit failed; refusing further writes", "journal", j.id, "err", err)
+	return err
+}
+
+// transact runs fn in a bbolt transaction of db (a write transaction if
+// writable) under guard, so that a damaged page bbolt meets while fn or the
+// commit runs is an error wrapping ErrCorrupt rather than a crash.
+//
+// After such a fault the Journal refuses writes (see broken). bbolt rolls
+// the transaction back as the panic passes, releasing its locks; if the
+// rollback faulted too, the transaction stays open and bbolt's locks stay
+// held, so the Journal is marked wedged and Close does not wait for them.
+// Either way the caller's hold on j.mu is released normally.
+func (j *Journal) transact(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) error {
+	run := db.View
+	if writable {
+		run = db.Update
+	}
+	var tx *bolt.Tx
+	err := guard(func() error {
+		return run(func(t *bolt.Tx) error {
+			tx = t
+			return fn(t)
+		})
+	})
+	var fe *faultError
+	if errors.As(err, &fe) {
+		wedged := tx == nil || tx.DB() != nil // bbolt did not get to close it
+		if wedged {
+			j.wedged.Store(true)
+		}
 		j.broken.CompareAndSwap(nil, &err)
-		j.log.Error("journal commit failed; refusing further writes", "journal", j.id, "err", err)
+		j.log.Error("journal file damaged; refusing further writes", "journal", j.id,
+			"err", err, "wedged", wedged, "stack", string(fe.stack))
 	}
 	return err
 }

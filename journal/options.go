@@ -19,8 +19,8 @@ type Options struct {
 	// LockPoll is how long each attempt of OpenDead to take bbolt's file
 	// lock may wait before OpenDead looks at its context again, so OpenDead
 	// may overrun the context by up to about LockPoll. Default and minimum:
-	// DefaultLockPoll (bbolt retries its lock every 50ms; shorter slices
-	// would spin).
+	// DefaultLockPoll (the lock is retried every 50ms; shorter slices would
+	// spin).
 	LockPoll time.Duration
 }
 

@@ -30,7 +30,7 @@ func (j *Journal) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	defer j.mu.RUnlock()
-	err = db.View(func(tx *bolt.Tx) error {
+	err = j.view(db, func(tx *bolt.Tx) error {
 		applied := tx.Bucket(appliedBucket)
 		if applied != nil {
 			err := applied.ForEach(func(k, v []byte) error {

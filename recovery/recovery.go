@@ -204,6 +204,24 @@ func pendingKeys(ctx context.Context, dir, id string) ([]string, error) {
 	return keys, nil
 }
 
+// openPending opens the dead journal id in dir and reads key's pending
+// entries (every key's if key is ""). On success the caller must close or
+// release the journal; on error it is closed, never released, so a journal
+// that cannot be read is never removed. A damaged journal file is
+// journal.ErrCorrupt (see journal.OpenDead).
+func openPending(ctx context.Context, dir, id, key string) (*journal.Journal, []journal.Record, error) {
+	j, err := journal.OpenDead(ctx, dir, id, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := j.Pending(ctx, key)
+	if err != nil {
+		j.Close()
+		return nil, nil, err
+	}
+	return j, recs, nil
+}
+
 // settleLocked settles one key of a dead journal under the key's exclusive
 // lock, and clears the key's marker if it names that journal.
 func settleLocked(ctx context.Context, cfg Config, id, key string) (int, error) {

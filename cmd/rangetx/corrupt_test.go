@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -367,5 +369,173 @@ func TestRecoverDamagedPage(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Fatal("no damaged page was refused")
+	}
+}
+
+// inspect runs `inspect --root` on the store, in JSON and as text, through
+// run (a child process or this one). Both must exit 0: inspect reports a
+// damaged journal, it does not fail on one, and it must never crash. It
+// checks that the intact journal is reported as usual and that inspect
+// changed no file, and returns the bad journal's status and the text.
+func (s *damagedStore) inspect(t *testing.T, run func(t *testing.T, args ...string) result) (journalStatus, string) {
+	t.Helper()
+	before := s.snapshot(t)
+	r := run(t, "inspect", "--root", s.root, "--json")
+	if r.code != 0 {
+		t.Fatalf("inspect --json: exit %d\nstdout %s\nstderr %.2000s", r.code, r.stdout, r.stderr)
+	}
+	var in inspection
+	if err := json.Unmarshal([]byte(r.stdout), &in); err != nil || len(in.Journals) != 2 {
+		t.Fatalf("inspect --json printed %s (%v), want two journals", r.stdout, err)
+	}
+	good, bad := in.Journals[0], in.Journals[1]
+	if good.ID != s.good || good.Entries != 1 || !slices.Equal(good.Pending, []string{"h"}) || good.CorruptFile != "" || good.Error != "" {
+		t.Fatalf("inspect reported the intact journal as %+v", good)
+	}
+	if bad.ID != s.bad || bad.Error != "" {
+		t.Fatalf("inspect reported the damaged journal as %+v", bad)
+	}
+	text := run(t, "inspect", "--root", s.root)
+	if text.code != 0 || !strings.Contains(text.stdout, "journals: 2\n") {
+		t.Fatalf("inspect: exit %d\nstdout %s\nstderr %.2000s", text.code, text.stdout, text.stderr)
+	}
+	after := s.snapshot(t)
+	for name, b := range before {
+		if !bytes.Equal(after[name], b) {
+			t.Errorf("inspect changed %s", name)
+		}
+	}
+	return bad, text.stdout
+}
+
+// child runs the command in a child process, where a crash is an exit
+// status rather than the end of the test.
+func child(t *testing.T, args ...string) result { return rangetx(t, nil, nil, args...) }
+
+// here runs the command in this process (see rangetxHere).
+func here(t *testing.T, args ...string) result { return rangetxHere(t, args...) }
+
+// assertInspectCorrupt checks that inspect reports the bad journal's file
+// as corrupt, naming the journal, in JSON (corrupt_file) and as text.
+func (s *damagedStore) assertInspectCorrupt(t *testing.T, run func(t *testing.T, args ...string) result) {
+	t.Helper()
+	bad, text := s.inspect(t, run)
+	if !strings.Contains(bad.CorruptFile, s.bad) || !strings.Contains(bad.CorruptFile, "corrupt") || bad.Entries != 0 {
+		t.Fatalf("inspect --json reported the damaged journal as %+v, want its file corrupt", bad)
+	}
+	if !strings.Contains(text, s.bad+"  dead  CORRUPT journal file: ") {
+		t.Fatalf("inspect does not report journal %s as corrupt:\n%s", s.bad, text)
+	}
+}
+
+// TestInspectTruncatedJournal: inspect reports a journal file cut short
+// inside the pages bbolt uses as a corrupt journal file and exits 0, as it
+// does for corrupt records, instead of dying of SIGBUS.
+func TestInspectTruncatedJournal(t *testing.T) {
+	tmpl := newDamagedStore(t)
+	used := tmpl.usedBytes(t)
+	for _, cut := range []int64{1, 100, 4096, 4097, 12288, used / 2, used - 4096, used - 1} {
+		t.Run(fmt.Sprintf("cut-%d", cut), func(t *testing.T) {
+			s := tmpl.clone(t)
+			if err := os.Truncate(s.badPath, cut); err != nil {
+				t.Fatal(err)
+			}
+			s.assertInspectCorrupt(t, child)
+		})
+	}
+}
+
+// TestInspectTruncatedUnusedTail: a cut that keeps every page bbolt uses
+// loses nothing, and inspect reports the journal as usual.
+func TestInspectTruncatedUnusedTail(t *testing.T) {
+	s := newDamagedStore(t)
+	if err := os.Truncate(s.badPath, s.usedBytes(t)); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := s.inspect(t, child)
+	if bad.Entries != 4 || !slices.Equal(bad.Pending, []string{"big/value", "k"}) || bad.CorruptFile != "" || len(bad.Corrupt) != 0 {
+		t.Fatalf("inspect reported %+v", bad)
+	}
+}
+
+// TestInspectEmptyJournalFile: an empty journal file (an interrupted
+// create) holds nothing and is no corruption; inspect reports no entries.
+func TestInspectEmptyJournalFile(t *testing.T) {
+	s := newDamagedStore(t)
+	if err := os.Truncate(s.badPath, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := ok(t, rangetx(t, nil, nil, "inspect", "--root", s.root, "--json"))
+	var in inspection
+	if err := json.Unmarshal([]byte(r.stdout), &in); err != nil || len(in.Journals) != 2 {
+		t.Fatalf("inspect --json printed %s (%v)", r.stdout, err)
+	}
+	if bad := in.Journals[1]; bad.ID != s.bad || bad.Entries != 0 || bad.CorruptFile != "" || bad.Error != "" {
+		t.Fatalf("inspect reported the empty journal as %+v", bad)
+	}
+}
+
+// TestInspectGarbageJournalFile: a journal file replaced by zeros or random
+// bytes is reported as a corrupt journal file.
+func TestInspectGarbageJournalFile(t *testing.T) {
+	tmpl := newDamagedStore(t)
+	fi, err := os.Stat(tmpl.badPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"zeros":        make([]byte, fi.Size()),
+		"random":       randomBytes(int(fi.Size()), 5),
+		"random-short": randomBytes(1000, 6),
+		"random-5000":  randomBytes(5000, 7), // between one page and two
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := tmpl.clone(t)
+			if err := os.WriteFile(s.badPath, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s.assertInspectCorrupt(t, child)
+		})
+	}
+}
+
+// TestInspectDamagedPage: any one page of the journal file after its meta
+// pages overwritten with zeros or random bytes. inspect exits 0 and
+// reports the journal either as a corrupt file (bbolt met the damage) or
+// as usual, corrupt records included; it never crashes.
+func TestInspectDamagedPage(t *testing.T) {
+	tmpl := newDamagedStore(t)
+	used := tmpl.usedBytes(t)
+	const page = 4096
+	corrupt := 0
+	for p := int64(2); p*page < used; p++ {
+		for _, fill := range []string{"zeros", "random"} {
+			s := tmpl.clone(t)
+			b, err := os.ReadFile(s.badPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fill == "zeros" {
+				clear(b[p*page : (p+1)*page])
+			} else {
+				copy(b[p*page:], randomBytes(page, byte(p)))
+			}
+			if err := os.WriteFile(s.badPath, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			bad, text := s.inspect(t, here)
+			switch {
+			case bad.CorruptFile != "":
+				corrupt++
+				if !strings.Contains(bad.CorruptFile, s.bad) || !strings.Contains(text, s.bad+"  dead  CORRUPT journal file: ") {
+					t.Fatalf("page %d %s: the corrupt file is not reported naming journal %s: %+v\n%s", p, fill, s.bad, bad, text)
+				}
+			case bad.Entries == 0:
+				t.Fatalf("page %d %s: inspect found no entries and no corruption: %+v", p, fill, bad)
+			}
+		}
+	}
+	if corrupt == 0 {
+		t.Fatal("no damaged page was reported as a corrupt file")
 	}
 }

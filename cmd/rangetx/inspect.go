@@ -27,7 +27,11 @@ type journalStatus struct {
 	Pending    []string          `json:"pending_keys"`
 	Watermarks map[string]uint64 `json:"watermarks"`
 	Corrupt    []uint64          `json:"corrupt_lsns,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	// CorruptFile says why the journal's bbolt file itself cannot be read
+	// (cut short, a damaged page, not a bbolt file); its entries are then
+	// unknown. Empty otherwise.
+	CorruptFile string `json:"corrupt_file,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 func runInspect(ctx context.Context, ev env, args []string) error {
@@ -60,6 +64,8 @@ func runInspect(ctx context.Context, ev env, args []string) error {
 		switch {
 		case j.Live:
 			fmt.Fprintf(ev.stdout, "  %s  live (owner running)\n", j.ID)
+		case j.CorruptFile != "":
+			fmt.Fprintf(ev.stdout, "  %s  dead  CORRUPT journal file: %s\n", j.ID, j.CorruptFile)
 		case j.Error != "":
 			fmt.Fprintf(ev.stdout, "  %s  dead  error: %s\n", j.ID, j.Error)
 		default:
@@ -91,13 +97,22 @@ func inspectJournal(ctx context.Context, dir, id string) journalStatus {
 	case errors.Is(err, journal.ErrOwnerAlive):
 		js.Live = true
 		return js
+	case errors.Is(err, journal.ErrCorrupt):
+		js.CorruptFile = err.Error()
+		return js
 	case err != nil:
 		js.Error = err.Error()
 		return js
 	}
 	defer j.Close()
+	// Stats tolerates corrupt records (it lists their LSNs), so ErrCorrupt
+	// from it means a damaged file.
 	st, err := j.Stats(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, journal.ErrCorrupt):
+		js.CorruptFile = err.Error()
+		return js
+	case err != nil:
 		js.Error = err.Error()
 		return js
 	}
