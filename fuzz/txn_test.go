@@ -149,7 +149,7 @@ func (h *txnHarness) step(prog []byte) []byte {
 		h.endTx(false)
 	case 6: // power loss between operations, then recovery
 		h.endTx(false)
-		h.crash(-1, uint64(arg(&prog)))
+		h.crash(uint64(arg(&prog)))
 	case 7: // commit, with a power loss before its k-th file operation
 		k := arg(&prog)%24 + 1
 		h.crashingCommit(k, uint64(arg(&prog)))
@@ -257,8 +257,8 @@ func (h *txnHarness) endTx(commit bool) {
 }
 
 // crash replaces the local engine by one recovered from a power-loss image
-// taken now (k < 0) — every acknowledged commit must be there.
-func (h *txnHarness) crash(_ int, seed uint64) {
+// taken now, between transactions: every acknowledged commit must be there.
+func (h *txnHarness) crash(seed uint64) {
 	h.images++
 	img, err := h.sim.Crash(filepath.Join(scratchDir(h.t), fmt.Sprint("img", h.images)),
 		powerloss.Image{Mode: vfs.RandomUnsynced, Seed: seed, LoseMarkers: seed%2 == 0})
