@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/journal"
@@ -17,9 +18,16 @@ import (
 //
 // The caller must hold key's exclusive lock: that is what guarantees no
 // newer commit to key exists, because every holder settles before it
-// commits. A journal that no longer exists has nothing to settle. A journal
-// whose owner is alive is left alone: a live owner applies its entries before
-// it releases the value's lock, so a marker naming it is stale.
+// commits. A journal that no longer exists has nothing to settle.
+//
+// A journal whose owner still looks alive is waited for, polling until ctx
+// ends: a live engine never leaves its journal named in an unlocked value's
+// marker (it clears the marker before it releases the lock, or stops and
+// releases its owner lock first), so the owner is a process that is dying.
+// The kernel releases a killed process's locks one file at a time, and the
+// value's lock can be free a moment before the journal's owner lock is.
+// Treating that journal as stale would let the caller commit over entries a
+// later recovery replays, rolling the value back.
 func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, error) {
 	n, _, err := settle(ctx, st, dir, id, key)
 	return n, err
@@ -30,8 +38,16 @@ func Settle(ctx context.Context, st store.Store, dir, id, key string) (int, erro
 // failing before it could tell.
 func settle(ctx context.Context, st store.Store, dir, id, key string) (n int, pending bool, err error) {
 	j, recs, err := openPending(ctx, dir, id, key)
+	for delay := time.Millisecond; errors.Is(err, journal.ErrOwnerAlive); delay = min(2*delay, 20*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return 0, false, fmt.Errorf("recovery: settle %q: waiting for the owner of journal %s to exit: %w", key, id, ctx.Err())
+		case <-time.After(delay):
+		}
+		j, recs, err = openPending(ctx, dir, id, key)
+	}
 	switch {
-	case errors.Is(err, journal.ErrGone), errors.Is(err, journal.ErrOwnerAlive):
+	case errors.Is(err, journal.ErrGone):
 		return 0, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("recovery: settle %q from journal %s: %w", key, id, err)

@@ -105,14 +105,21 @@ func (tx *Tx) commitJournal() error {
 	// 1. Name our journal in the value's lock file, so that if we die
 	// before step 4 the next holder of the lock knows where to look.
 	if err := e.lk.SetMarker(key, e.j.ID()); err != nil {
-		return fmt.Errorf("txn: commit %q: %w", key, err)
+		// The marker may name us now. A live engine must never leave its
+		// journal named on an unlocked value (the next holder would wait
+		// for us to exit; see recovery.Settle), so stop: that releases our
+		// owner lock and makes the marker an ordinary dead one.
+		return fmt.Errorf("txn: commit %q: %w", key, e.fail(fmt.Errorf("set marker: %w", err)))
 	}
 	crashpoint.Hit(crashpoint.JournalBeforeAppend)
 
 	// 2. The commit point: one durable bbolt transaction.
 	if _, err := e.j.Append(tx.ctx, &rec); err != nil {
 		if errors.Is(err, journal.ErrNotWritten) {
-			return errors.Join(fmt.Errorf("txn: commit %q: %w", key, err), e.lk.SetMarker(key, ""))
+			if merr := e.lk.SetMarker(key, ""); merr != nil {
+				e.fail(fmt.Errorf("clear marker: %w", merr)) // as in step 1
+			}
+			return fmt.Errorf("txn: commit %q: %w", key, err)
 		}
 		// The record may or may not be durable; recovery decides.
 		return fmt.Errorf("txn: commit %q: journal append: %w", key, e.fail(err))
@@ -136,8 +143,11 @@ func (tx *Tx) commitJournal() error {
 	crashpoint.Hit(crashpoint.JournalAfterMark)
 
 	// 5. Nothing is pending for the value any more.
+	// If that fails the commit still stands, but the engine stops, as in
+	// step 1: its journal then looks dead and the next holder settles it
+	// (finding nothing to replay) instead of waiting for this process.
 	if err := e.lk.SetMarker(key, ""); err != nil {
-		e.log.Warn("txn: could not clear lock marker; the next holder will find nothing to replay", "key", key, "err", err)
+		e.fail(fmt.Errorf("clear marker of %q: %w", key, err))
 	}
 	return nil
 }

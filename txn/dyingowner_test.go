@@ -1,0 +1,121 @@
+package txn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/txn"
+)
+
+// TestWaitsForDyingOwner: when a writer is killed, the kernel releases its
+// locks one file at a time, so the next holder of a value can find the
+// value unlocked while the dead writer's journal still looks alive. The
+// holder must wait for that journal's owner to go and then replay it — not
+// take the marker for stale, commit, and have a later recovery replay the
+// dead writer's entry over its commit. (Found by a 10,000-kill crashtest
+// soak as two writers acknowledging the same sequence number.)
+func TestWaitsForDyingOwner(t *testing.T) {
+	root := t.TempDir()
+	e, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	put(t, e, "v", []byte("old value"))
+
+	// The "dying" writer: its journal is still owned (alive), holds a
+	// committed, unapplied entry for v, and is named in v's marker; v's
+	// lock itself is free.
+	locks, jdir, _ := txn.Layout(root)
+	dying, err := journal.Create(jdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := journal.Record{Key: "v", BaseSize: 9, MinSize: 9, Size: 9, Ranges: []journal.Range{{Off: 0, Data: []byte("new")}}}
+	if _, err := dying.Append(ctx, &rec); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lock.NewFile(locks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SetMarker("v", dying.ID()); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		done <- txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+			_, err := tx.WriteAt([]byte("!"), 8)
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("committed (%v) while the journal naming the value was still owned", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The owner finishes dying: its owner lock goes, its journal stays.
+	if err := dying.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting after the owner exited")
+	}
+	got, err := e.Get(ctx, "v")
+	if err != nil || !bytes.Equal(got, []byte("new valu!")) {
+		t.Fatalf("value = %q, %v; want the dead writer's entry replayed, then ours", got, err)
+	}
+	// And no later recovery rolls it back.
+	e2, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if got, _ := e2.Get(ctx, "v"); !bytes.Equal(got, []byte("new valu!")) {
+		t.Fatalf("after recovery value = %q", got)
+	}
+}
+
+// TestSettleWaitGivesUpWithContext: the wait for a dying owner ends with
+// the caller's context.
+func TestSettleWaitGivesUpWithContext(t *testing.T) {
+	root := t.TempDir()
+	e, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	put(t, e, "v", []byte("old value"))
+	locks, jdir, _ := txn.Layout(root)
+	alive, err := journal.Create(jdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.Close()
+	lk, err := lock.NewFile(locks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SetMarker("v", alive.ID()); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := e.Begin(c, "v"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Begin = %v, want it to wait until the context ends", err)
+	}
+	if m, _ := lk.Marker("v"); m != alive.ID() {
+		t.Fatalf("marker = %q after giving up; it must stay", m)
+	}
+}
