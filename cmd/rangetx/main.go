@@ -1,5 +1,6 @@
 // Command rangetx drives rangetx stores from the shell: atomic whole-value
-// and range writes, reads, recovery, inspection, and a demonstration.
+// and range writes, reads, recovery, inspection, a demonstration, and a
+// crash-consistency test harness.
 //
 //	rangetx put     --root DIR KEY [FILE|-]
 //	rangetx write   --root DIR [--mode journal|copy|auto] KEY OFFSET:FILE [OFFSET:FILE ...]
@@ -7,9 +8,11 @@
 //	rangetx recover --root DIR [--json]
 //	rangetx inspect --root DIR [--json]
 //	rangetx demo    [--root DIR]
+//	rangetx crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]
 //
-// --root may also come from RANGETX_ROOT. Exit status: 0 success, 1 error
-// (the message on stderr names the key and the cause), 2 bad usage.
+// --root may also come from RANGETX_ROOT, except for crashtest. Exit status:
+// 0 success, 1 error (the message on stderr names the key and the cause), 2
+// bad usage.
 package main
 
 import (
@@ -45,7 +48,9 @@ var commands = []command{
 	{"recover", "recover --root DIR [--json]", runRecover},
 	{"inspect", "inspect --root DIR [--json]", runInspect},
 	{"demo", "demo [--root DIR]", runDemo},
+	{"crashtest", "crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]", runCrashtest},
 	{demoWorkerCmd, "", runDemoWorker},
+	{crashtestWorkerCmd, "", runCrashtestWorker},
 }
 
 func main() {
@@ -92,5 +97,5 @@ func printUsage(w io.Writer) {
 			fmt.Fprintf(w, "  rangetx %s\n", c.usage)
 		}
 	}
-	fmt.Fprintln(w, "--root may also come from RANGETX_ROOT.")
+	fmt.Fprintln(w, "--root may also come from RANGETX_ROOT (not for crashtest, whose DIR must be empty or missing).")
 }
