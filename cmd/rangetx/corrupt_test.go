@@ -81,6 +81,26 @@ func (s *damagedStore) clone(t *testing.T) *damagedStore {
 
 // usedBytes is the part of bad's file that bbolt's newest transaction uses
 // (its high-water mark); a cut below it loses pages.
+// withDamagedPage returns a clone of s whose bad journal has page p (of
+// size page) overwritten with zeros or, for any other fill, random bytes.
+func (s *damagedStore) withDamagedPage(t *testing.T, p, page int64, fill string) *damagedStore {
+	t.Helper()
+	c := s.clone(t)
+	b, err := os.ReadFile(c.badPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fill == "zeros" {
+		clear(b[p*page : (p+1)*page])
+	} else {
+		copy(b[p*page:], randomBytes(int(page), byte(p)))
+	}
+	if err := os.WriteFile(c.badPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func (s *damagedStore) usedBytes(t *testing.T) int64 {
 	t.Helper()
 	db, err := bolt.Open(s.badPath, 0o600, &bolt.Options{ReadOnly: true})
@@ -328,19 +348,7 @@ func TestRecoverDamagedPage(t *testing.T) {
 	refused := 0
 	for p := int64(2); p*page < used; p++ {
 		for _, fill := range []string{"zeros", "random"} {
-			s := tmpl.clone(t)
-			b, err := os.ReadFile(s.badPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fill == "zeros" {
-				clear(b[p*page : (p+1)*page])
-			} else {
-				copy(b[p*page:], randomBytes(page, byte(p)))
-			}
-			if err := os.WriteFile(s.badPath, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			s := tmpl.withDamagedPage(t, p, page, fill)
 			before := s.snapshot(t)
 			r := rangetxHere(t, "recover", "--root", s.root)
 			switch r.code {
@@ -510,19 +518,7 @@ func TestInspectDamagedPage(t *testing.T) {
 	corrupt := 0
 	for p := int64(2); p*page < used; p++ {
 		for _, fill := range []string{"zeros", "random"} {
-			s := tmpl.clone(t)
-			b, err := os.ReadFile(s.badPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fill == "zeros" {
-				clear(b[p*page : (p+1)*page])
-			} else {
-				copy(b[p*page:], randomBytes(page, byte(p)))
-			}
-			if err := os.WriteFile(s.badPath, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			s := tmpl.withDamagedPage(t, p, page, fill)
 			bad, text := s.inspect(t, here)
 			switch {
 			case bad.CorruptFile != "":

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rangetx/rangetx/store/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +32,7 @@ func createAckLog(path string) (*ackLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crashtest: ack log: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := vfs.Default.SyncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("crashtest: ack log: %w", err)
 	}
@@ -51,19 +52,6 @@ func (a *ackLog) ack(key string, seq uint64) error {
 }
 
 func (a *ackLog) close() error { return a.f.Close() }
-
-// syncDir makes the entries of directory dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // Ack is one acknowledged transaction.
 type Ack struct {
