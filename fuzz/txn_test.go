@@ -74,9 +74,6 @@ func newTxnHarness(t *testing.T) *txnHarness {
 		t.Fatal(err)
 	}
 	root := filepath.Join(scratchDir(t), "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if h.sim, err = powerloss.New(root); err != nil {
 		t.Fatal(err)
 	}

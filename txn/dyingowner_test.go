@@ -20,31 +20,12 @@ import (
 // dead writer's entry over its commit. (Found by a 10,000-kill crashtest
 // soak as two writers acknowledging the same sequence number.)
 func TestWaitsForDyingOwner(t *testing.T) {
-	root := t.TempDir()
-	e, err := txn.Open(ctx, root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	put(t, e, "v", []byte("old value"))
-
 	// The "dying" writer: its journal is still owned (alive), holds a
 	// committed, unapplied entry for v, and is named in v's marker; v's
 	// lock itself is free.
-	locks, jdir, _ := txn.Layout(root)
-	dying, err := journal.Create(jdir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, e, dying, _ := liveJournalNamedOnValue(t, "old value")
 	rec := journal.Record{Key: "v", BaseSize: 9, MinSize: 9, Size: 9, Ranges: []journal.Range{{Off: 0, Data: []byte("new")}}}
 	if _, err := dying.Append(ctx, &rec); err != nil {
-		t.Fatal(err)
-	}
-	lk, err := lock.NewFile(locks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lk.SetMarker("v", dying.ID()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -90,26 +71,7 @@ func TestWaitsForDyingOwner(t *testing.T) {
 // TestSettleWaitGivesUpWithContext: the wait for a dying owner ends with
 // the caller's context.
 func TestSettleWaitGivesUpWithContext(t *testing.T) {
-	root := t.TempDir()
-	e, err := txn.Open(ctx, root, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	put(t, e, "v", []byte("old value"))
-	locks, jdir, _ := txn.Layout(root)
-	alive, err := journal.Create(jdir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alive.Close()
-	lk, err := lock.NewFile(locks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lk.SetMarker("v", alive.ID()); err != nil {
-		t.Fatal(err)
-	}
+	_, e, alive, lk := liveJournalNamedOnValue(t, "old value")
 	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if _, err := e.Begin(c, "v"); !errors.Is(err, context.DeadlineExceeded) {
@@ -118,4 +80,33 @@ func TestSettleWaitGivesUpWithContext(t *testing.T) {
 	if m, _ := lk.Marker("v"); m != alive.ID() {
 		t.Fatalf("marker = %q after giving up; it must stay", m)
 	}
+}
+
+// liveJournalNamedOnValue opens an engine on a new root holding value "v",
+// creates a second journal there whose owner stays alive until the test
+// closes it, and names that journal in v's lock marker, as a writer that
+// is being killed leaves it. v's lock itself is free.
+func liveJournalNamedOnValue(t *testing.T, v string) (string, *txn.Engine, *journal.Journal, *lock.File) {
+	t.Helper()
+	root := t.TempDir()
+	e, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	put(t, e, "v", []byte(v))
+	locks, jdir, _ := txn.Layout(root)
+	j, err := journal.Create(jdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	lk, err := lock.NewFile(locks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.SetMarker("v", j.ID()); err != nil {
+		t.Fatal(err)
+	}
+	return root, e, j, lk
 }

@@ -49,9 +49,6 @@ func newFaultSetup(t *testing.T, mode txn.Mode, fault *vfs.Fault) *faultSetup {
 	t.Helper()
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	sim, err := powerloss.New(root)
 	if err != nil {
 		t.Fatal(err)

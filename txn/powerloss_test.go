@@ -161,9 +161,6 @@ func (r *plRun) run() {
 	t := r.t
 	ctx := context.Background()
 	root := filepath.Join(t.TempDir(), "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	sim, err := powerloss.New(root)
 	if err != nil {
 		t.Fatal(err)

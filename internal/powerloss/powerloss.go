@@ -24,9 +24,13 @@ type Sim struct {
 	FS   *vfs.MemFS
 }
 
-// New prepares root (an existing, empty real directory) and a fresh MemFS
-// holding root durably. Open an engine on it with txn.Options{FS: s.FS}.
+// New creates the real directory root (its parent must exist) and a fresh
+// MemFS holding root durably. Open an engine on it with
+// txn.Options{FS: s.FS}.
 func New(root string) (*Sim, error) {
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return nil, err
+	}
 	m := vfs.NewMem()
 	if err := vfs.MkdirAll(m, root, 0o755); err != nil {
 		return nil, err
