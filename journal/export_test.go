@@ -63,3 +63,11 @@ func LSNKey(n uint64) []byte { return lsnKey(n) }
 
 // Guard is guard.
 var Guard = guard
+
+// SetOwnerHooks installs Create's test hooks: opened runs between the
+// owner file's O_EXCL open and its lock, locked once the owner file is
+// locked and before the .db file exists. nil removes a hook. Not safe while
+// Create runs.
+func SetOwnerHooks(opened, locked func(dir, id string)) {
+	hookOwnerOpened, hookOwnerLocked = opened, locked
+}

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/google/uuid"
 	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/store/vfs"
@@ -40,10 +39,14 @@ type Journal struct {
 
 	// mu is held shared by every operation and exclusively by Close and
 	// Remove, so neither pulls the database from under a running one.
-	mu    sync.RWMutex
-	db    *bolt.DB     // nil once closed
-	file  *os.File     // the file db opened, closed directly if db is wedged
-	owner *flock.Flock // nil for a journal from OpenDead
+	mu   sync.RWMutex
+	db   *bolt.DB // nil once closed
+	file *os.File // the file db opened, closed directly if db is wedged
+	// owner is the owner file, opened by Create and holding the owner
+	// lock until closed (see owner.go); nil for a journal from OpenDead
+	// and once closed. Keeping it here also keeps its finalizer, which
+	// would drop the lock, from running.
+	owner *os.File
 
 	// broken holds the first failed commit, or the first fault (see guard)
 	// met in the file. The kernel may have dropped the pages of a failed
@@ -66,29 +69,43 @@ type Journal struct {
 // When Create returns, both files and their directory entries are durable,
 // so everything Append commits later survives power loss.
 func Create(dir string, opts *Options) (_ *Journal, err error) {
-	u, err := uuid.NewV7() // time-ordered, so List shows journals oldest first
-	if err != nil {
+	if err := vfs.MkdirAll(vfs.Default, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: create: %w", err)
 	}
-	id := u.String()
-	fail := func(err error) error { return fmt.Errorf("journal %s: create: %w", id, err) }
-	if err := vfs.MkdirAll(vfs.Default, dir, 0o755); err != nil {
-		return nil, fail(err)
-	}
 	// The owner lock comes before the .db file exists: List finds journals
-	// by their .db file, so nobody can see this one unowned.
-	owner, err := createOwner(dir, id)
-	if err != nil {
-		return nil, fail(err)
+	// by their .db file, so nobody can see this one unowned. A sweeper
+	// (RemoveOrphans) that takes the fresh owner file first makes us start
+	// over with a fresh id.
+	var id string
+	var owner *os.File
+	for attempt := 1; ; attempt++ {
+		u, err := uuid.NewV7() // time-ordered, so List shows journals oldest first
+		if err != nil {
+			return nil, fmt.Errorf("journal: create: %w", err)
+		}
+		id = u.String()
+		owner, err = createOwner(dir, id)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errOwnerLost) || attempt == ownerAttempts {
+			return nil, fmt.Errorf("journal %s: create: %w", id, err)
+		}
 	}
+	fail := func(err error) error { return fmt.Errorf("journal %s: create: %w", id, err) }
 	j := &Journal{id: id, dir: dir, log: opts.logger(), owner: owner}
 	defer func() {
 		if err != nil {
-			_ = j.close()
+			// Both files go while the owner lock is still held, so no
+			// sweeper or recoverer sees either one unowned.
 			_ = os.Remove(dbPath(dir, id))
 			_ = os.Remove(ownerPath(dir, id))
+			_ = j.close()
 		}
 	}()
+	if hookOwnerLocked != nil {
+		hookOwnerLocked(dir, id)
+	}
 
 	j.db, err = bolt.Open(dbPath(dir, id), 0o600, &bolt.Options{
 		Timeout: opts.lockPoll(),
@@ -519,7 +536,7 @@ func (j *Journal) close() error {
 		j.db, j.file = nil, nil
 	}
 	if j.owner != nil {
-		err = errors.Join(err, j.owner.Unlock())
+		err = errors.Join(err, j.owner.Close()) // releases the owner lock
 		j.owner = nil
 	}
 	if err != nil {
@@ -542,10 +559,12 @@ func (j *Journal) Release() (removed bool, err error) {
 }
 
 // Remove deletes an empty journal: the .db file, then the owner file (so
-// that at no moment does a live-looking owner guard a dead .db), then syncs
-// the directory and closes the Journal. A journal with entries is
-// ErrNotEmpty and stays open. When Remove returns nil the removal is
-// durable and OpenDead reports ErrGone.
+// that at no moment does a live-looking owner guard a dead .db), both while
+// still holding the owner lock if this Journal holds it (so RemoveOrphans
+// leaves the owner file alone meanwhile), then syncs the directory and
+// closes the Journal. A journal with entries is ErrNotEmpty and stays
+// open. When Remove returns nil the removal is durable and OpenDead reports
+// ErrGone.
 func (j *Journal) Remove() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -41,6 +41,9 @@ type Report struct {
 	Journals    []JournalReport `json:"journals"`
 	Replayed    int             `json:"replayed"`     // entries replayed in all
 	TempRemoved []string        `json:"temp_removed"` // temporary files deleted
+	// OrphanOwners are the ids whose orphan owner file (no journal file,
+	// no owner) Run deleted; see journal.RemoveOrphans.
+	OrphanOwners []string `json:"orphan_owners,omitempty"`
 }
 
 // JournalReport is what Run found and did in one journal.
@@ -56,7 +59,9 @@ type JournalReport struct {
 // Run recovers the store: for every journal in cfg.JournalDir whose owner is
 // gone, it replays each value's unapplied entries in LSN order under that
 // value's exclusive lock, syncs, advances the watermark and deletes the
-// journal once empty; then it deletes temporary files of dead owners.
+// journal once empty; then it deletes orphan owner files (see
+// journal.RemoveOrphans; a failure there is logged, not returned) and
+// temporary files of dead owners.
 //
 // Run reads and verifies every dead journal before it touches any value. If a
 // record is corrupt, Run applies nothing at all and returns an error wrapping
@@ -155,6 +160,17 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			return rep, err
 		}
 		jr.Removed = gone
+	}
+
+	// Owner files left by a process killed inside journal.Create or
+	// Journal.Remove. Harmless, so trouble here is only logged.
+	orphans, oerr := journal.RemoveOrphans(cfg.JournalDir)
+	rep.OrphanOwners = orphans
+	for _, id := range orphans {
+		log.Info("recovery: removed orphan owner file", "journal", id)
+	}
+	if oerr != nil {
+		log.Warn("recovery: could not remove orphan owner files", "err", oerr)
 	}
 
 	if unsettled != nil {

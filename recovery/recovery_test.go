@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -301,5 +302,62 @@ func TestRunFencesUnsettledValue(t *testing.T) {
 	}
 	if m, _ := f.cfg.Locker.Marker("bad2"); m == other || m == "" {
 		t.Fatalf("bad2's marker = %q: a stale marker disabled the fence", m)
+	}
+}
+
+// TestRunRemovesOrphanOwners: owner files a process killed inside
+// journal.Create or Journal.Remove left behind are deleted and reported;
+// a live journal's files and a dead journal's are not touched by the
+// sweep.
+func TestRunRemovesOrphanOwners(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, "a", []byte("aaaa"))
+	dead := testutil.DeadJournal(t, f.jdir, rec("a", 4, 4, 4, journal.Range{Off: 0, Data: []byte("b")}))
+	live, err := journal.Create(f.jdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	killedCreate := uuid.NewString() // owner file made, no .db yet
+	if err := os.WriteFile(filepath.Join(f.jdir, killedCreate+".owner"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	half, err := journal.Create(f.jdir, nil) // Remove killed between its deletions
+	if err != nil {
+		t.Fatal(err)
+	}
+	half.Close()
+	if err := os.Remove(filepath.Join(f.jdir, half.ID()+".db")); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := recovery.Run(ctx, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{killedCreate, half.ID()}
+	slices.Sort(want)
+	if !slices.Equal(rep.OrphanOwners, want) {
+		t.Fatalf("OrphanOwners = %v, want %v", rep.OrphanOwners, want)
+	}
+	if len(rep.Journals) != 2 || rep.Journals[0].ID != dead || !rep.Journals[0].Removed || !rep.Journals[1].Live {
+		t.Fatalf("report = %+v", rep)
+	}
+	ents, err := os.ReadDir(f.jdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if wantNames := []string{live.ID() + ".db", live.ID() + ".owner"}; !slices.Equal(names, wantNames) {
+		t.Fatalf("journal dir = %v, want %v", names, wantNames)
+	}
+	if string(f.get(t, "a")) != "baaa" {
+		t.Fatalf("a = %q", f.get(t, "a"))
+	}
+	if rep, err := recovery.Run(ctx, f.cfg); err != nil || rep.OrphanOwners != nil {
+		t.Fatalf("second run: %+v, %v", rep, err)
 	}
 }
