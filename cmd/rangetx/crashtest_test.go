@@ -36,9 +36,9 @@ func TestCrashtest(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 				t.Fatalf("exit %d, stdout %q, stderr %s: %v", r.code, r.stdout, r.stderr, err)
 			}
-			t.Logf("seed %d: %d kills (%d random, %d at crash points %v), %d acknowledged, %d recoveries (%d replaying %d entries, %d temporary files removed), orphan owner files %v, %s",
+			t.Logf("seed %d: %d kills (%d random, %d at crash points %v), %d acknowledged, %d recoveries (%d replaying %d entries, %d temporary files removed), %s",
 				rep.Seed, rep.Kills, rep.KillsRandom, rep.KillsCrashpoint, rep.Crashpoints, rep.Acknowledged,
-				rep.Recoveries, rep.RecoveriesReplaying, rep.Replayed, rep.TempRemoved, rep.OrphanOwnerFiles,
+				rep.Recoveries, rep.RecoveriesReplaying, rep.Replayed, rep.TempRemoved,
 				time.Since(start).Round(time.Millisecond))
 			for _, v := range rep.ViolationDetails {
 				t.Errorf("violation: %s", v)

@@ -99,7 +99,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep: &Report{
 			Seed: cfg.Seed, Mode: cfg.Mode, Workers: cfg.Workers,
 			Crashpoints: map[string]int{}, ViolationDetails: []Violation{}, Values: []ValueState{},
-			OrphanOwnerFiles: []string{},
 		},
 	}
 	c.env = workerEnv(cfg.Env)
@@ -451,7 +450,6 @@ func (c *controller) finish(ctx context.Context) error {
 	c.rep.addViolations(res.Violations...)
 	c.rep.Acknowledged = res.Acknowledged
 	c.rep.Values = res.Values
-	c.rep.OrphanOwnerFiles = res.OrphanOwners
 	return nil
 }
 

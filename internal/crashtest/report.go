@@ -36,9 +36,6 @@ type Report struct {
 	Violations       int          `json:"violations"`
 	ViolationDetails []Violation  `json:"violation_details"`
 	Values           []ValueState `json:"values"`
-	// OrphanOwnerFiles lists owner files left in the journal directory
-	// without their journal (see CheckClean): a leak, not a violation.
-	OrphanOwnerFiles []string `json:"orphan_owner_files"`
 
 	// Interrupted is set when the run was cancelled before its kills were
 	// done; recovery and verification still ran.
@@ -81,7 +78,6 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, v := range r.Values {
 		ew.printf("value %s: initial_size=%d size=%d seq=%d acknowledged=%d\n", v.Key, v.InitialSize, v.Size, v.Seq, v.Acknowledged)
 	}
-	p("orphan_owner_files", len(r.OrphanOwnerFiles))
 	if r.Interrupted {
 		p("interrupted", true)
 	}
@@ -102,9 +98,6 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	out := *r
 	if out.ViolationDetails == nil {
 		out.ViolationDetails = []Violation{}
-	}
-	if out.OrphanOwnerFiles == nil {
-		out.OrphanOwnerFiles = []string{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

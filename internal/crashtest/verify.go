@@ -30,7 +30,6 @@ type Result struct {
 	Values       []ValueState
 	Acknowledged int
 	Violations   []Violation
-	OrphanOwners []string // see CheckClean
 }
 
 // Verify checks a store after its final recovery, with no writer running:
@@ -39,11 +38,10 @@ type Result struct {
 // in ackDir agree (ReadAcks, CheckAcks).
 func Verify(ctx context.Context, m *Model, root, ackDir string) (Result, error) {
 	var res Result
-	left, orphans, err := CheckClean(root)
+	left, err := CheckClean(root)
 	if err != nil {
 		return res, err
 	}
-	res.OrphanOwners = orphans
 	res.Violations = append(res.Violations, left...)
 	st, err := store.NewLocal(root)
 	if err != nil {
