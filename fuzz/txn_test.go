@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/internal/powerloss"
 	"github.com/rangetx/rangetx/lock"
 	"github.com/rangetx/rangetx/store"
@@ -279,12 +280,21 @@ func (h *txnHarness) crashingCommit(k int, seed uint64) {
 	var img *powerloss.Sim
 	var ierr error
 	n := 0
+	// Once the journal record is durable, the commit must survive.
+	var appended, durable bool
+	uninstall := crashpoint.Install(func(name, key string) error {
+		if name == crashpoint.JournalAppended && key == h.key {
+			appended = true
+		}
+		return nil
+	})
 	h.sim.FS.SetHook(func(op vfs.Op) {
 		if !op.Kind.Mutates() {
 			return
 		}
 		if n++; n == k && img == nil {
 			h.images++
+			durable = appended
 			img, ierr = h.sim.Crash(filepath.Join(scratchDir(h.t), fmt.Sprint("img", h.images)),
 				powerloss.Image{Mode: vfs.RandomUnsynced, Seed: seed})
 		}
@@ -293,6 +303,7 @@ func (h *txnHarness) crashingCommit(k int, seed uint64) {
 	_, existed := h.model[key]
 	h.endTx(true)
 	h.sim.FS.SetHook(nil)
+	uninstall()
 	if ierr != nil {
 		h.t.Fatal(ierr)
 	}
@@ -305,6 +316,8 @@ func (h *txnHarness) crashingCommit(k int, seed uint64) {
 	got, err := h.local.Get(h.ctx, key)
 	switch {
 	case err == nil && bytes.Equal(got, h.model[key]):
+	case durable:
+		h.t.Fatalf("a power loss after %q's journal record was durable lost the commit (%d bytes, %v)", key, len(got), err)
 	case existed && err == nil && bytes.Equal(got, old):
 		h.model[key] = old
 		h.resetMem(key, old, true)

@@ -92,11 +92,29 @@ func (l *Local) target(key string) (path string, mode fs.FileMode, keep bool, er
 	mode, keep, err = l.replaceable(path)
 	if err == nil && !keep {
 		err = vfs.MkdirAll(l.fs, filepath.Dir(path), 0o755)
+		if err == nil {
+			err = l.syncAncestors(filepath.Dir(path))
+		}
 	}
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) {
 		return "", 0, false, fmt.Errorf("%w %q: %w", ErrInvalidKey, key, err)
 	}
 	return path, mode, keep, err
+}
+
+// syncAncestors makes the entry of dir, and of every directory above it up
+// to the root, durable by syncing each one's parent. A new value needs its
+// whole path durable, and a directory that already exists may not be: a
+// concurrent Put may have created it and not yet synced its parent, or a
+// process may have been killed in between. (For directories MkdirAll just
+// created this repeats some of its syncs; new values are the rare case.)
+func (l *Local) syncAncestors(dir string) error {
+	for d := dir; d != l.root && filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if err := l.fs.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replaceable returns the mode a new version of the value at path must get

@@ -845,3 +845,35 @@ func TestLocalHardLinkRejected(t *testing.T) {
 		}
 	})
 }
+
+// TestLocalNewValueSyncsExistingDirectories: a new value's whole path is
+// durable when Put returns, even through directories that existed but were
+// not yet durable (made by a concurrent Put that has not synced them, or
+// by a process killed before it did).
+func TestLocalNewValueSyncsExistingDirectories(t *testing.T) {
+	const root = "/store"
+	m := vfs.NewMem()
+	if err := vfs.MkdirAll(m, root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/store/a", "/store/a/b"} {
+		if err := m.Mkdir(d, 0o755); err != nil { // never synced
+			t.Fatal(err)
+		}
+	}
+	l, err := NewLocal(root, WithFS(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a/b/k", "a/p"} {
+		if err := l.Put(context.Background(), key, strings.NewReader(key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := m.Crash(vfs.DropUnsynced, 0)
+	for _, key := range []string{"a/b/k", "a/p"} {
+		if b, err := img.ReadFile(root + "/" + key); err != nil || string(b) != key {
+			t.Errorf("after a power loss %s = %q, %v", key, b, err)
+		}
+	}
+}

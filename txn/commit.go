@@ -111,6 +111,14 @@ func (tx *Tx) commitJournal() error {
 		// owner lock and makes the marker an ordinary dead one.
 		return fmt.Errorf("txn: commit %q: %w", key, e.fail(fmt.Errorf("set marker: %w", err)))
 	}
+	// For the same reason a panic from here on (in a store, say) stops the
+	// engine before the deferred unlock runs, and then goes on.
+	defer func() {
+		if r := recover(); r != nil {
+			e.fail(fmt.Errorf("panic while committing %q: %v", key, r))
+			panic(r)
+		}
+	}()
 	crashpoint.Hit(crashpoint.JournalBeforeAppend)
 
 	// 2. The commit point: one durable bbolt transaction.

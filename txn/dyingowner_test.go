@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/lock"
+	"github.com/rangetx/rangetx/store/vfs"
 	"github.com/rangetx/rangetx/txn"
 )
 
@@ -109,4 +112,55 @@ func liveJournalNamedOnValue(t *testing.T, v string) (string, *txn.Engine, *jour
 		t.Fatal(err)
 	}
 	return root, e, j, lk
+}
+
+// TestPanicInCommitStopsEngine: a panic inside a journal-mode commit (here
+// from the file system, while writing in place) must not leave this live
+// engine's journal named on the unlocked value — every later holder would
+// wait for it to exit. The engine stops instead, so its journal is dead and
+// the next engine replays it.
+func TestPanicInCommitStopsEngine(t *testing.T) {
+	root := t.TempDir()
+	var armed atomic.Bool
+	fsys := vfs.Inject(vfs.Default, func(op vfs.Op) error {
+		if armed.Load() && op.Kind == vfs.OpWrite && filepath.Base(op.Path) == "v" {
+			panic("disk controller on fire")
+		}
+		return nil
+	})
+	e, err := txn.Open(ctx, root, &txn.Options{FS: fsys, Mode: txn.ModeJournal, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	put(t, e, "v", []byte("old value"))
+	armed.Store(true)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic was swallowed")
+			}
+		}()
+		txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+			_, err := tx.WriteAt([]byte("new"), 0)
+			return err
+		})
+	}()
+	armed.Store(false)
+	if _, err := e.Begin(ctx, "v"); !errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("Begin after the panic = %v, want ErrNeedsRecovery", err)
+	}
+	if live, err := journal.IsLive(filepath.Join(root, txn.JournalDir), e.JournalID()); err != nil || live {
+		t.Fatalf("stopped engine's journal live=%v, %v", live, err)
+	}
+	e2, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if got, err := e2.Get(c, "v"); err != nil || string(got) != "new value" {
+		t.Fatalf("after recovery v = %q, %v", got, err)
+	}
 }
