@@ -31,7 +31,9 @@ func (s *flakyStore) Sync(ctx context.Context, key string) error {
 	return s.Local.Sync(ctx, key)
 }
 
-// signalLocker reports each Lock call on waiting before it waits.
+// signalLocker reports Lock calls on waiting (buffered, so a report is not
+// lost when nobody is receiving yet; while one is unread, later ones are
+// dropped) before it waits. Drain it before the call you want to observe.
 type signalLocker struct {
 	lock.Locker
 	waiting chan string
@@ -62,7 +64,7 @@ func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore, *signa
 		t.Fatal(err)
 	}
 	st := &flakyStore{Local: local}
-	sl := &signalLocker{Locker: lk, waiting: make(chan string)}
+	sl := &signalLocker{Locker: lk, waiting: make(chan string, 1)}
 	e, err := txn.New(st, sl, j, &txn.Options{Mode: txn.ModeJournal})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +88,10 @@ func TestFailedSyncStopsEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.WriteAt([]byte("NEW"), 10)
+	select {
+	case <-lk.waiting: // the reports of put and Begin
+	default:
+	}
 	waiting := make(chan error, 1)
 	go func() { waiting <- e.Put(ctx, "v", bytes.NewReader([]byte("later put"))) }()
 	<-lk.waiting // the Put has passed the engine's checks and queues for the lock
