@@ -44,28 +44,7 @@ func mustLive(t *testing.T, dir, id string) {
 // while that process lives, its owner file is left alone.
 func TestRemoveOrphansKilledCreate(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), createChildEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the child's journal id: %v", err)
-	}
-	id := strings.TrimSpace(line)
+	id, kill := startChild(t, createChildEnv, dir)
 	want := []string{id + ".owner"}
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files inside Create = %v, want %v", got, want)
@@ -75,11 +54,7 @@ func TestRemoveOrphansKilledCreate(t *testing.T) {
 	}
 	mustLive(t, dir, id)
 
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	killed = true
+	kill()
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files after the kill = %v, want %v", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -20,33 +21,7 @@ import (
 func TestIsLiveAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // held open: the child waits on it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the child's journal id: %v", err)
-	}
-	id := strings.TrimSpace(line)
+	id, kill := startChild(t, childEnv, dir)
 
 	if live, err := journal.IsLive(dir, id); err != nil || !live {
 		t.Fatalf("IsLive while the child runs = %v, %v", live, err)
@@ -55,11 +30,7 @@ func TestIsLiveAcrossProcesses(t *testing.T) {
 		t.Fatalf("OpenDead while the child runs = %v, want ErrOwnerAlive", err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-	killed = true
+	kill()
 
 	if live, err := journal.IsLive(dir, id); err != nil || live {
 		t.Fatalf("IsLive after SIGKILL = %v, %v", live, err)
@@ -96,4 +67,40 @@ func TestProbeCreatesNoFiles(t *testing.T) {
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files = %v, want %v", got, want)
 	}
+}
+
+// startChild runs this test binary as a child with env=dir set, reads the
+// journal id it prints, and returns it with a function that SIGKILLs the
+// child and waits for it. The child is killed at the end of the test in
+// any case. Its stdin stays open so that it can wait on it.
+func startChild(t *testing.T, env, dir string) (id string, kill func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+			stdin.Close()
+		})
+	}
+	t.Cleanup(kill)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the child's journal id: %v", err)
+	}
+	return strings.TrimSpace(line), kill
 }
