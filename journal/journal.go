@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/store/vfs"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -59,6 +58,13 @@ type Journal struct {
 	// transaction: bbolt's own locks may then stay held forever, so Close
 	// must not wait for them (see close).
 	wedged atomic.Bool
+
+	wmu    sync.Mutex // serialises Write
+	segs   *segWriter // a live journal's segment files; nil for a dead one
+	inline int64      // Options.InlineBytes
+
+	segMu    sync.Mutex
+	readSegs [segments]*os.File // a dead journal's segment files, opened on use
 }
 
 // Create creates a new journal with a fresh id in dir, creating dir if
@@ -93,12 +99,13 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 		}
 	}
 	fail := func(err error) error { return fmt.Errorf("journal %s: create: %w", id, err) }
-	j := &Journal{id: id, dir: dir, log: opts.logger(), owner: owner}
+	j := &Journal{id: id, dir: dir, log: opts.logger(), owner: owner, inline: opts.inlineBytes()}
 	defer func() {
 		if err != nil {
-			// Both files go while the owner lock is still held, so no
-			// sweeper or recoverer sees either one unowned.
+			// The files go while the owner lock is still held, so no
+			// sweeper or recoverer sees any of them unowned.
 			_ = os.Remove(dbPath(dir, id))
+			_ = removeSegments(dir, id)
 			_ = os.Remove(ownerPath(dir, id))
 			_ = j.close()
 		}
@@ -126,6 +133,9 @@ func Create(dir string, opts *Options) (_ *Journal, err error) {
 		return err
 	})
 	if err != nil {
+		return nil, fail(err)
+	}
+	if j.segs, err = createSegments(dir, id, opts.segmentBytes()); err != nil {
 		return nil, fail(err)
 	}
 	if err := vfs.Default.SyncDir(dir); err != nil {
@@ -309,54 +319,19 @@ func (j *Journal) ID() string { return j.id }
 // Dir returns the directory the journal lives in.
 func (j *Journal) Dir() string { return j.dir }
 
-// Append commits rec: one bbolt transaction assigns it the next LSN (LSNs
-// grow strictly within a journal, across reopenings too), sets rec.LSN and
-// stores it. This is the commit point: when Append returns nil the record
-// is durable (bbolt has fdatasync'ed the data pages, then the meta page).
-//
-// ctx is looked at only before starting; a commit in progress runs to the
-// end. An invalid record is ErrInvalid and nothing is written. If the
-// commit itself fails, the record may or may not survive a crash: the
-// caller must treat the value as "old or new, recovery decides", and the
-// Journal refuses further writes.
+// Append commits rec alone: Write with a batch of one record, which sets
+// rec.LSN (LSNs grow strictly within a journal, across reopenings too).
+// This is the commit point: when Append returns nil the record is durable.
+// It returns the LSN; errors are as for Write.
 func (j *Journal) Append(ctx context.Context, rec *Record) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
+	if err := j.Write(ctx, &Batch{Records: []*Record{rec}}); err != nil {
+		return 0, err
 	}
-	buf, err := rec.MarshalBinary() // outside the write lock: only the LSN is patched in
-	if err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
-	}
-	if err := crashpoint.Check(crashpoint.JournalAppend, rec.Key); err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w: %w", j.id, ErrNotWritten, err)
-	}
-	db, err := j.acquire()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrNotWritten, err)
-	}
-	defer j.mu.RUnlock()
-	var lsn uint64
-	err = j.update(db, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(entriesBucket)
-		if err != nil {
-			return err
-		}
-		if lsn, err = b.NextSequence(); err != nil {
-			return err
-		}
-		setLSN(buf, lsn)
-		return b.Put(lsnKey(lsn), buf)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("journal %s: append: %w", j.id, err)
-	}
-	rec.LSN = lsn
-	crashpoint.Check(crashpoint.JournalAppended, rec.Key) // observers only: the record is durable
-	return lsn, nil
+	return rec.LSN, nil
 }
 
 // MarkApplied records that key's value holds every change of key's entries
-// up to lsn: in one bbolt transaction it raises key's watermark to lsn (it
+// up to lsn: Write with a batch that only raises key's watermark to lsn (it
 // never lowers it) and deletes key's entries with LSN ≤ lsn. Entries of
 // other keys, and entries that fail verification, stay.
 //
@@ -365,65 +340,7 @@ func (j *Journal) Append(ctx context.Context, rec *Record) (uint64, error) {
 // be, which is harmless since replay is idempotent. An lsn beyond the last
 // one Append assigned is ErrInvalid: it would hide future commits.
 func (j *Journal) MarkApplied(ctx context.Context, key string, lsn uint64) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
-	}
-	if err := checkKey(key); err != nil {
-		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
-	}
-	if err := crashpoint.Check(crashpoint.JournalMark, key); err != nil {
-		return fmt.Errorf("journal %s: mark applied: %w", j.id, err)
-	}
-	db, err := j.acquire()
-	if err != nil {
-		return err
-	}
-	defer j.mu.RUnlock()
-	err = j.update(db, func(tx *bolt.Tx) error {
-		entries, err := tx.CreateBucketIfNotExists(entriesBucket)
-		if err != nil {
-			return err
-		}
-		applied, err := tx.CreateBucketIfNotExists(appliedBucket)
-		if err != nil {
-			return err
-		}
-		if last := entries.Sequence(); lsn > last {
-			return fmt.Errorf("%w: lsn %d is beyond the last assigned, %d", ErrInvalid, lsn, last)
-		}
-		old, err := watermark(applied, key)
-		if err != nil {
-			return err
-		}
-		if lsn > old {
-			if err := applied.Put([]byte(key), lsnKey(lsn)); err != nil {
-				return err
-			}
-		}
-		// Collect first: deleting under a bbolt cursor can skip the next item.
-		var drop [][]byte
-		c := entries.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			n, ok := keyLSN(k)
-			if ok && n > lsn {
-				break
-			}
-			var r Record
-			if ok && parse(v, &r) == nil && r.LSN == n && r.Key == key {
-				drop = append(drop, lsnKey(n))
-			}
-		}
-		for _, k := range drop {
-			if err := entries.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("journal %s: mark applied %q up to %d: %w", j.id, key, lsn, err)
-	}
-	return nil
+	return j.Write(ctx, &Batch{Applied: map[string]uint64{key: lsn}})
 }
 
 // Pending returns key's entries above key's watermark (every key's when key
@@ -458,7 +375,7 @@ func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			r, err := entry(k, v)
+			r, ref, err := entry(k, v)
 			if err != nil {
 				return err
 			}
@@ -472,10 +389,17 @@ func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 				}
 				marks[r.Key] = w
 			}
-			if r.LSN > w {
-				r.cloneData() // bbolt's memory is valid only inside the transaction
-				out = append(out, r)
+			if r.LSN <= w {
+				continue
 			}
+			if ref != nil {
+				if err := j.loadData(&r, ref); err != nil {
+					return err
+				}
+			} else {
+				r.cloneData() // bbolt's memory is valid only inside the transaction
+			}
+			out = append(out, r)
 		}
 		return nil
 	})
@@ -535,6 +459,7 @@ func (j *Journal) close() error {
 		}
 		j.db, j.file = nil, nil
 	}
+	err = errors.Join(err, j.closeSegments())
 	if j.owner != nil {
 		err = errors.Join(err, j.owner.Close()) // releases the owner lock
 		j.owner = nil
@@ -579,6 +504,9 @@ func (j *Journal) Remove() error {
 		return fmt.Errorf("journal %s: remove: %w", j.id, ErrNotEmpty)
 	}
 	if err := os.Remove(dbPath(j.dir, j.id)); err != nil {
+		return fmt.Errorf("journal %s: remove: %w", j.id, err)
+	}
+	if err := removeSegments(j.dir, j.id); err != nil {
 		return fmt.Errorf("journal %s: remove: %w", j.id, err)
 	}
 	err = os.Remove(ownerPath(j.dir, j.id))
@@ -676,20 +604,23 @@ func (j *Journal) transact(db *bolt.DB, writable bool, fn func(*bolt.Tx) error) 
 	return err
 }
 
-// entry decodes and verifies the entry stored under k, aliasing v.
-func entry(k, v []byte) (Record, error) {
+// entry decodes and verifies the entry stored under k, aliasing v. For a
+// reference record it returns where the after-images lie; they are not
+// loaded or checked (see loadData).
+func entry(k, v []byte) (Record, *segRef, error) {
 	var r Record
 	n, ok := keyLSN(k)
 	if !ok {
-		return r, fmt.Errorf("%w: entry key %x is not an LSN", ErrCorrupt, k)
+		return r, nil, fmt.Errorf("%w: entry key %x is not an LSN", ErrCorrupt, k)
 	}
-	if err := parse(v, &r); err != nil {
-		return r, fmt.Errorf("entry %d: %w", n, err)
+	ref, err := parseEntry(v, &r)
+	if err != nil {
+		return r, nil, fmt.Errorf("entry %d: %w", n, err)
 	}
 	if r.LSN != n {
-		return r, fmt.Errorf("entry %d: %w: record says lsn %d", n, ErrCorrupt, r.LSN)
+		return r, nil, fmt.Errorf("entry %d: %w: record says lsn %d", n, ErrCorrupt, r.LSN)
 	}
-	return r, nil
+	return r, ref, nil
 }
 
 // watermark returns key's applied LSN; b may be nil.

@@ -73,13 +73,18 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
+// journalFiles returns the names of a journal's files, sorted.
+func journalFiles(id string) []string {
+	return []string{id + ".db", id + ".owner", id + ".seg0", id + ".seg1"}
+}
+
 func TestCreateFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b") // created on demand
 	j := create(t, dir)
 	if _, err := uuid.Parse(j.ID()); err != nil {
 		t.Fatalf("ID %q: %v", j.ID(), err)
 	}
-	want := []string{j.ID() + ".db", j.ID() + ".owner"}
+	want := journalFiles(j.ID())
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files = %v, want %v", got, want)
 	}

@@ -22,6 +22,42 @@ type Options struct {
 	// DefaultLockPoll (the lock is retried every 50ms; shorter slices would
 	// spin).
 	LockPoll time.Duration
+
+	// InlineBytes is the most after-image bytes a Write keeps inside bbolt;
+	// a batch with more writes them to a segment file first (see
+	// segment.go). Default DefaultInlineBytes; a negative value sends every
+	// batch with data to a segment.
+	InlineBytes int64
+
+	// SegmentBytes is the size past which a live journal starts over in its
+	// other segment file, once that one holds nothing live. A segment grows
+	// beyond it while it must. Default DefaultSegmentBytes.
+	SegmentBytes int64
+}
+
+// Defaults for Options.
+const (
+	// DefaultInlineBytes: below it one bbolt commit (two fdatasyncs of a
+	// few pages) is cheaper than a segment write and sync plus a commit.
+	DefaultInlineBytes  = 16 << 10
+	DefaultSegmentBytes = 64 << 20
+)
+
+func (o *Options) inlineBytes() int64 {
+	switch {
+	case o == nil || o.InlineBytes == 0:
+		return DefaultInlineBytes
+	case o.InlineBytes < 0:
+		return 0
+	}
+	return o.InlineBytes
+}
+
+func (o *Options) segmentBytes() int64 {
+	if o == nil || o.SegmentBytes <= 0 {
+		return DefaultSegmentBytes
+	}
+	return o.SegmentBytes
 }
 
 func (o *Options) logger() *slog.Logger {

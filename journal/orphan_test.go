@@ -92,7 +92,7 @@ func TestRemoveOrphansSkipsCreating(t *testing.T) {
 		t.Fatalf("hook ran %d times", calls)
 	}
 	mustLive(t, dir, j.ID())
-	if got := dirNames(t, dir); !slices.Equal(got, []string{j.ID() + ".db", j.ID() + ".owner"}) {
+	if got := dirNames(t, dir); !slices.Equal(got, journalFiles(j.ID())) {
 		t.Fatalf("files = %v", got)
 	}
 }
@@ -152,7 +152,7 @@ func TestRemoveOrphansKilledRemove(t *testing.T) {
 	if got := removeOrphans(t, dir); !slices.Equal(got, []string{half.ID()}) {
 		t.Fatalf("RemoveOrphans = %v, want [%s]", got, half.ID())
 	}
-	want := append([]string{dead.ID() + ".db", dead.ID() + ".owner", subdir}, junk...)
+	want := append(append(journalFiles(dead.ID()), subdir), junk...)
 	slices.Sort(want)
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
 		t.Fatalf("files = %v, want %v", got, want)
@@ -208,7 +208,7 @@ func TestCreateRacesSweeper(t *testing.T) {
 				t.Fatalf("Create did not start over: first id %q, journal %s", first, j.ID())
 			}
 			mustLive(t, dir, j.ID())
-			if got := dirNames(t, dir); !slices.Equal(got, []string{j.ID() + ".db", j.ID() + ".owner"}) {
+			if got := dirNames(t, dir); !slices.Equal(got, journalFiles(j.ID())) {
 				t.Fatalf("files = %v", got)
 			}
 			if got := removeOrphans(t, dir); got != nil {
@@ -355,12 +355,12 @@ func TestRemoveOrphansStress(t *testing.T) {
 	}
 	var want []string
 	closed.Range(func(k, _ any) bool {
-		want = append(want, k.(string)+".db", k.(string)+".owner")
+		want = append(want, journalFiles(k.(string))...)
 		return true
 	})
 	slices.Sort(want)
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("files = %v, want the %d closed journals' files", got, len(want)/2)
+		t.Fatalf("files = %v, want the %d closed journals' files", got, len(want)/4)
 	}
 }
 

@@ -212,6 +212,11 @@ func removeOrphan(dir, id string) (bool, error) {
 	if same, err := isFileAt(f, path); err != nil || !same {
 		return false, err // deleted meanwhile
 	}
+	// Remove deletes the segment files before the owner file, so these are
+	// left only by a process that died in between.
+	if err := removeSegments(dir, id); err != nil {
+		return false, err
+	}
 	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	} else if err != nil {

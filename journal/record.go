@@ -68,7 +68,11 @@ func (r *Record) Bytes() int64 {
 }
 
 // check returns why r is not a valid record, or "".
-func (r *Record) check() string {
+func (r *Record) check() string { return r.checkLens(nil) }
+
+// checkLens is check with the ranges' lengths taken from lens when it is
+// not nil (a reference record, whose Data is not loaded yet).
+func (r *Record) checkLens(lens []int64) string {
 	switch {
 	case r.Key == "":
 		return "empty key"
@@ -82,6 +86,9 @@ func (r *Record) check() string {
 	var end int64 // end of the previous range
 	for i, rg := range r.Ranges {
 		n := int64(len(rg.Data))
+		if lens != nil {
+			n = lens[i]
+		}
 		switch {
 		case rg.Off < end:
 			return fmt.Sprintf("range %d at %d overlaps or precedes the one before", i, rg.Off)
@@ -174,23 +181,36 @@ func setLSN(b []byte, lsn uint64) {
 	binary.LittleEndian.PutUint32(b[n:], crc32.Checksum(b[:n], castagnoli))
 }
 
-// parse decodes and verifies b into r without copying: r's Data slices
-// alias b. Every length is checked against the bytes left before anything
-// is sized by it.
+// parse decodes and verifies a whole record (version 1) in b into r
+// without copying: r's Data slices alias b. Every length is checked
+// against the bytes left before anything is sized by it.
 func parse(b []byte, r *Record) error {
+	ref, err := parseEntry(b, r)
+	if err == nil && ref != nil {
+		return corrupt(b, "a reference record where a whole one is needed")
+	}
+	return err
+}
+
+// parseEntry decodes and verifies a stored entry in b into r: a whole
+// record (version 1), returning a nil ref, or a reference record (version
+// 2, see segment.go), returning where its after-images lie; r's Data is
+// then nil until loaded.
+func parseEntry(b []byte, r *Record) (*segRef, error) {
 	le := binary.LittleEndian
 	if len(b) < offLSN || string(b[:len(magic)]) != magic {
-		return corrupt(b, "bad magic or truncated header (%d bytes)", len(b))
+		return nil, corrupt(b, "bad magic or truncated header (%d bytes)", len(b))
 	}
-	if b[offVersion] != version {
-		return corrupt(b, "unknown version %d", b[offVersion])
+	ver := b[offVersion]
+	if ver != version && ver != refVersion {
+		return nil, corrupt(b, "unknown version %d", ver)
 	}
 	if len(b) < minLen {
-		return corrupt(b, "truncated: %d bytes", len(b))
+		return nil, corrupt(b, "truncated: %d bytes", len(b))
 	}
 	body := b[:len(b)-4]
 	if sum, want := crc32.Checksum(body, castagnoli), le.Uint32(b[len(body):]); sum != want {
-		return corrupt(b, "checksum %08x, want %08x", sum, want)
+		return nil, corrupt(b, "checksum %08x, want %08x", sum, want)
 	}
 
 	var d Record
@@ -202,47 +222,73 @@ func parse(b []byte, r *Record) error {
 	keyLen := le.Uint32(body[offKeyLen:])
 	p := body[headerLen:]
 	if keyLen > MaxKeyLen || int64(keyLen) > int64(len(p)) {
-		return corrupt(b, "key length %d", keyLen)
+		return nil, corrupt(b, "key length %d", keyLen)
 	}
 	d.Key = string(p[:keyLen])
 	p = p[keyLen:]
 	if len(p) < 4 {
-		return corrupt(b, "truncated before range count")
+		return nil, corrupt(b, "truncated before range count")
 	}
 	count := le.Uint32(p)
 	p = p[4:]
 	if int64(count) > int64(len(p)/rangeHdr) {
-		return corrupt(b, "range count %d exceeds the %d bytes left", count, len(p))
+		return nil, corrupt(b, "range count %d exceeds the %d bytes left", count, len(p))
 	}
 	if count > 0 {
 		d.Ranges = make([]Range, count)
 	}
+	var ref *segRef
+	if ver == refVersion {
+		ref = &segRef{lens: make([]int64, count)}
+	}
 	for i := range d.Ranges {
 		if len(p) < rangeHdr {
-			return corrupt(b, "range %d: truncated", i)
+			return nil, corrupt(b, "range %d: truncated", i)
 		}
 		off, n := int64(le.Uint64(p)), le.Uint64(p[8:])
 		p = p[rangeHdr:]
+		if ref != nil {
+			if n > maxRefBytes || ref.n+int64(n) > maxRefBytes {
+				return nil, corrupt(b, "range %d: length %d", i, n)
+			}
+			d.Ranges[i].Off, ref.lens[i] = off, int64(n)
+			ref.n += int64(n)
+			continue
+		}
 		if n > uint64(len(p)) {
-			return corrupt(b, "range %d: length %d exceeds the %d bytes left", i, n, len(p))
+			return nil, corrupt(b, "range %d: length %d exceeds the %d bytes left", i, n, len(p))
 		}
 		d.Ranges[i] = Range{Off: off, Data: p[:n:n]}
 		p = p[n:]
 	}
-	if len(p) != 0 {
-		return corrupt(b, "%d trailing bytes", len(p))
+	if ref != nil {
+		if len(p) < refTail {
+			return nil, corrupt(b, "truncated segment reference")
+		}
+		ref.seg, ref.off, ref.crc = le.Uint32(p), int64(le.Uint64(p[4:])), le.Uint32(p[12:])
+		p = p[refTail:]
+		if ref.seg >= segments || ref.off < 0 || ref.off > maxRefBytes*segments {
+			return nil, corrupt(b, "segment reference %d at %d", ref.seg, ref.off)
+		}
 	}
-	if why := d.check(); why != "" {
-		return corrupt(b, "%s", why)
+	if len(p) != 0 {
+		return nil, corrupt(b, "%d trailing bytes", len(p))
+	}
+	var lens []int64
+	if ref != nil {
+		lens = ref.lens
+	}
+	if why := d.checkLens(lens); why != "" {
+		return nil, corrupt(b, "%s", why)
 	}
 	*r = d
-	return nil
+	return ref, nil
 }
 
 // corrupt returns an ErrCorrupt naming the LSN when b's header shows one.
 func corrupt(b []byte, format string, args ...any) error {
 	why := fmt.Sprintf(format, args...)
-	if len(b) >= offLSN+8 && string(b[:len(magic)]) == magic && b[offVersion] == version {
+	if len(b) >= offLSN+8 && string(b[:len(magic)]) == magic && (b[offVersion] == version || b[offVersion] == refVersion) {
 		return fmt.Errorf("%w: lsn %d: %s", ErrCorrupt, binary.LittleEndian.Uint64(b[offLSN:]), why)
 	}
 	return fmt.Errorf("%w: %s", ErrCorrupt, why)

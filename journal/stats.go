@@ -56,7 +56,10 @@ func (j *Journal) Stats(ctx context.Context) (Stats, error) {
 				return err
 			}
 			st.Entries++
-			r, err := entry(k, v)
+			r, ref, err := entry(k, v)
+			if err == nil && ref != nil {
+				err = j.loadData(&r, ref)
+			}
 			if err != nil {
 				n, _ := keyLSN(k)
 				st.Corrupt = append(st.Corrupt, n)
