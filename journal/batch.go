@@ -94,7 +94,7 @@ func (j *Journal) Write(ctx context.Context, b *Batch) error {
 	}
 
 	lsns := make([]uint64, len(b.Records))
-	var dropped []uint64
+	var dropped []dropped
 	err = j.update(db, func(tx *bolt.Tx) error {
 		entries, err := tx.CreateBucketIfNotExists(entriesBucket)
 		if err != nil {
@@ -123,9 +123,13 @@ func (j *Journal) Write(ctx context.Context, b *Batch) error {
 	if j.segs != nil {
 		j.segs.commit(refs, lsns, dropped)
 	}
+	// Observers only: these are durable now.
+	for _, d := range dropped {
+		crashpoint.Check(crashpoint.JournalDropped, d.key)
+	}
 	for i, r := range b.Records {
 		r.LSN = lsns[i]
-		crashpoint.Check(crashpoint.JournalAppended, r.Key) // observers only: the record is durable
+		crashpoint.Check(crashpoint.JournalAppended, r.Key)
 	}
 	return nil
 }
@@ -138,12 +142,17 @@ func batchBytes(recs []*Record) int64 {
 	return n
 }
 
+// dropped is an entry a Write deleted.
+type dropped struct {
+	lsn uint64
+	key string
+}
+
 // raise raises the watermarks in marks (never lowering one) and deletes
-// every entry at or below its key's new watermark, returning the deleted
-// LSNs. A watermark beyond last is ErrInvalid: it would hide future
+// every entry at or below its key's new watermark, returning them. A watermark beyond last is ErrInvalid: it would hide future
 // commits. Entries that fail verification stay: their key cannot be
 // trusted.
-func raise(entries, applied *bolt.Bucket, marks map[string]uint64, last uint64) ([]uint64, error) {
+func raise(entries, applied *bolt.Bucket, marks map[string]uint64, last uint64) ([]dropped, error) {
 	if len(marks) == 0 {
 		return nil, nil
 	}
@@ -165,7 +174,7 @@ func raise(entries, applied *bolt.Bucket, marks map[string]uint64, last uint64) 
 		top = max(top, lsn)
 	}
 	// Collect first: deleting under a bbolt cursor can skip the next item.
-	var drop []uint64
+	var drop []dropped
 	c := entries.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		n, ok := keyLSN(k)
@@ -175,12 +184,12 @@ func raise(entries, applied *bolt.Bucket, marks map[string]uint64, last uint64) 
 		var r Record
 		if _, err := parseEntry(v, &r); ok && err == nil && r.LSN == n {
 			if mark, in := marks[r.Key]; in && n <= mark {
-				drop = append(drop, n)
+				drop = append(drop, dropped{n, r.Key})
 			}
 		}
 	}
-	for _, n := range drop {
-		if err := entries.Delete(lsnKey(n)); err != nil {
+	for _, d := range drop {
+		if err := entries.Delete(lsnKey(d.lsn)); err != nil {
 			return nil, err
 		}
 	}

@@ -170,16 +170,16 @@ func (w *segWriter) write(recs []*Record) ([]segRef, error) {
 // commit records that refs are stored (their records have the given
 // LSNs) and that the records with LSNs in dropped are deleted, both
 // durably.
-func (w *segWriter) commit(refs []segRef, lsns []uint64, dropped []uint64) {
+func (w *segWriter) commit(refs []segRef, lsns []uint64, gone []dropped) {
 	for i, ref := range refs {
 		w.live[ref.seg]++
 		w.refs[lsns[i]] = ref.seg
 		w.head = max(w.head, ref.off+ref.n)
 	}
-	for _, lsn := range dropped {
-		if seg, ok := w.refs[lsn]; ok {
+	for _, d := range gone {
+		if seg, ok := w.refs[d.lsn]; ok {
 			w.live[seg]--
-			delete(w.refs, lsn)
+			delete(w.refs, d.lsn)
 		}
 	}
 }

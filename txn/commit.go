@@ -2,13 +2,10 @@ package txn
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 
 	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/journal"
-	"github.com/rangetx/rangetx/recovery"
 	"github.com/rangetx/rangetx/store"
 )
 
@@ -31,24 +28,55 @@ func (tx *Tx) Commit() error {
 
 func (tx *Tx) commit() error {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
 	if tx.done {
+		tx.mu.Unlock()
 		return ErrTxDone
 	}
-	defer tx.end()
+	c, err := tx.commitLocked()
+	tx.endTurn()
+	tx.mu.Unlock()
+	if c != nil {
+		<-c.done // durable, or failed
+		err = c.err
+	}
+	tx.e.active.Done()
+	return err
+}
+
+// commitLocked commits in copy mode, or queues a journal commit and returns
+// it. The caller holds tx.mu and the value's turn.
+func (tx *Tx) commitLocked() (*commit, error) {
 	if err := tx.e.err(); err != nil {
-		return err
+		return nil, err
 	}
 	if !tx.changed() {
-		return nil
+		return nil, nil
 	}
 	if err := tx.ctx.Err(); err != nil {
-		return fmt.Errorf("txn: commit %q: %w", tx.key, err)
+		return nil, fmt.Errorf("txn: commit %q: %w", tx.key, err)
+	}
+	if err := tx.aborted(); err != nil {
+		return nil, err
 	}
 	if tx.commitMode() == ModeJournal {
-		return tx.commitJournal()
+		return tx.queueJournal()
 	}
-	return tx.commitCopy()
+	if err := tx.e.drain(tx.h); err != nil {
+		return nil, err
+	}
+	return nil, tx.commitCopy()
+}
+
+// aborted returns ErrAborted if a commit queued before this transaction
+// began, whose writes it may have read, has failed since.
+func (tx *Tx) aborted() error {
+	h := tx.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.epoch != tx.epoch {
+		return fmt.Errorf("txn: commit %q: %w: %w", tx.key, ErrAborted, h.cause)
+	}
+	return nil
 }
 
 // changed reports whether committing would change the store.
@@ -92,72 +120,47 @@ func (tx *Tx) ranges() []store.Range {
 	return rs
 }
 
-// commitJournal is the journal-mode protocol; DESIGN.md walks through it
-// step by step with what a crash at each step leaves behind.
-func (tx *Tx) commitJournal() error {
-	e, key := tx.e, tx.key
-	rec := journal.Record{TxID: tx.id, Key: key, BaseSize: tx.base, MinSize: tx.minSize, Size: tx.size}
-	rec.Ranges = make([]journal.Range, len(tx.staged.list))
+// queueJournal starts the journal-mode protocol, which DESIGN.md walks
+// through step by step with what a crash at each step leaves behind:
+//
+//  1. The value's marker names this engine's journal (once per holding),
+//     so that if the process dies the next holder of the lock knows where
+//     to look.
+//  2. The record joins the value's overlay and the commit pipeline; the
+//     turn passes to the next transaction on the value at once.
+//  3. The committer makes it durable in a group (the commit point) and
+//     acknowledges it; the applier writes it in place and syncs; the
+//     watermark advance rides on a later group.
+//  4. When nothing is pending and nobody waits, the marker is cleared and
+//     the lock released (Engine.leave).
+func (tx *Tx) queueJournal() (*commit, error) {
+	e, h := tx.e, tx.h
+	if !h.marked {
+		if err := e.lk.SetMarker(tx.key, e.j.ID()); err != nil {
+			// The marker may name us now. A live engine must never leave
+			// its journal named on an unlocked value (the next holder
+			// would wait for us to exit; see recovery.Settle), so stop:
+			// that releases our owner lock and makes the marker an
+			// ordinary dead one.
+			return nil, fmt.Errorf("txn: commit %q: %w", tx.key, e.fail(fmt.Errorf("set marker: %w", err)))
+		}
+		h.marked = true
+	}
+	c := &commit{h: h, done: make(chan struct{}), rec: journal.Record{
+		TxID: tx.id, Key: tx.key, BaseSize: tx.base, MinSize: tx.minSize, Size: tx.size,
+		Ranges: make([]journal.Range, len(tx.staged.list)),
+	}}
 	for i, x := range tx.staged.list {
-		rec.Ranges[i] = journal.Range{Off: x.off, Data: x.data}
+		c.rec.Ranges[i] = journal.Range{Off: x.off, Data: x.data} // the staged copy, not another
 	}
-
-	// 1. Name our journal in the value's lock file, so that if we die
-	// before step 4 the next holder of the lock knows where to look.
-	if err := e.lk.SetMarker(key, e.j.ID()); err != nil {
-		// The marker may name us now. A live engine must never leave its
-		// journal named on an unlocked value (the next holder would wait
-		// for us to exit; see recovery.Settle), so stop: that releases our
-		// owner lock and makes the marker an ordinary dead one.
-		return fmt.Errorf("txn: commit %q: %w", key, e.fail(fmt.Errorf("set marker: %w", err)))
-	}
-	// For the same reason a panic from here on (in a store, say) stops the
-	// engine before the deferred unlock runs, and then goes on.
-	defer func() {
-		if r := recover(); r != nil {
-			e.fail(fmt.Errorf("panic while committing %q: %v", key, r))
-			panic(r)
-		}
-	}()
-	crashpoint.Hit(crashpoint.JournalBeforeAppend)
-
-	// 2. The commit point: one durable bbolt transaction.
-	if _, err := e.j.Append(tx.ctx, &rec); err != nil {
-		if errors.Is(err, journal.ErrNotWritten) {
-			if merr := e.lk.SetMarker(key, ""); merr != nil {
-				e.fail(fmt.Errorf("clear marker: %w", merr)) // as in step 1
-			}
-			return fmt.Errorf("txn: commit %q: %w", key, err)
-		}
-		// The record may or may not be durable; recovery decides.
-		return fmt.Errorf("txn: commit %q: journal append: %w", key, e.fail(err))
-	}
-	crashpoint.Hit(crashpoint.JournalAfterAppend)
-
-	// 3. Write in place and sync. Past the commit point the work must
-	// finish even if the caller's context ends.
-	ctx := context.WithoutCancel(tx.ctx)
-	if err := recovery.Apply(ctx, e.st, rec); err != nil {
-		return fmt.Errorf("txn: commit %q: committed to the journal, apply failed: %w", key, e.fail(err))
-	}
-	crashpoint.Hit(crashpoint.JournalAfterSync)
-
-	// 4. Only now advance the watermark. If that fails the data is
-	// already durable: the commit stands and the engine stops.
-	if err := e.j.MarkApplied(ctx, key, rec.LSN); err != nil {
-		e.fail(fmt.Errorf("advance watermark of %q: %w", key, err))
-		return nil
-	}
-	crashpoint.Hit(crashpoint.JournalAfterMark)
-
-	// 5. Nothing is pending for the value any more.
-	// If that fails the commit still stands, but the engine stops, as in
-	// step 1: its journal then looks dead and the next holder settles it
-	// (finding nothing to replay) instead of waiting for this process.
-	if err := e.lk.SetMarker(key, ""); err != nil {
-		e.fail(fmt.Errorf("clear marker of %q: %w", key, err))
-	}
-	return nil
+	h.mu.Lock()
+	h.queued = append(h.queued, c)
+	h.mu.Unlock()
+	e.hmu.Lock()
+	h.pending++
+	e.hmu.Unlock()
+	e.pipe.submit(c)
+	return c, nil
 }
 
 // commitCopy is the copy-mode protocol: a patched copy beside the value,

@@ -51,6 +51,11 @@ type Engine struct {
 	closed bool
 	failed error // set once; see ErrNeedsRecovery
 	active sync.WaitGroup
+
+	hmu     sync.Mutex
+	holds   map[string]*holding // the values this engine holds (holding.go)
+	drained *sync.Cond          // on hmu: a holding's pending count fell, or the engine stopped
+	pipe    *pipeline           // journal mode's group commit; nil without a journal
 }
 
 // New assembles an engine from parts. j may be nil, in which case every
@@ -61,9 +66,11 @@ func New(st store.Store, lk lock.Locker, j *journal.Journal, opts *Options) (*En
 		return nil, errors.New("txn: New needs a store and a locker")
 	}
 	o := opts.withDefaults()
-	e := &Engine{st: st, lk: lk, j: j, opts: o, log: o.Logger}
+	e := &Engine{st: st, lk: lk, j: j, opts: o, log: o.Logger, holds: make(map[string]*holding)}
+	e.drained = sync.NewCond(&e.hmu)
 	if j != nil {
 		e.jdir = j.Dir()
+		e.pipe = newPipeline(e)
 	}
 	return e, nil
 }
@@ -103,18 +110,58 @@ func (e *Engine) err() error {
 // fail stops the engine after an I/O error past a commit point. Closing the
 // journal releases its owner lock, so from then on every other process (and
 // the next holder of each value's lock) treats it as a dead journal and
-// replays it — before any key lock this engine holds is released.
+// replays it. Only then are the values' locks released, leaving their
+// markers naming that journal: every commit still queued fails, and what
+// was durable is recovery's to apply.
 func (e *Engine) fail(cause error) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.failed == nil {
-		e.failed = fmt.Errorf("%w: %w", ErrNeedsRecovery, cause)
-		e.log.Error("txn: engine stopped; recovery will finish committed work", "err", cause)
-		if e.j != nil {
-			e.j.Close()
+	if e.failed != nil {
+		defer e.mu.Unlock()
+		return e.failed
+	}
+	e.failed = fmt.Errorf("%w: %w", ErrNeedsRecovery, cause)
+	e.log.Error("txn: engine stopped; recovery will finish committed work", "err", cause)
+	if e.j != nil {
+		e.j.Close()
+	}
+	failed := e.failed
+	e.mu.Unlock()
+
+	if e.pipe != nil {
+		e.pipe.stop(failed)
+	}
+	e.hmu.Lock()
+	var gone []*holding
+	for _, h := range e.holds {
+		h.pending = 0 // nobody will apply them now
+		if e.detach(h) {
+			gone = append(gone, h)
 		}
 	}
-	return e.failed
+	e.drained.Broadcast()
+	e.hmu.Unlock()
+	for _, h := range gone {
+		e.letGo(h)
+	}
+	return failed
+}
+
+// unpend records that commits of the given holdings are applied and
+// watermarked (or failed), letting go of holdings nobody needs any more.
+func (e *Engine) unpend(done map[*holding]int) {
+	e.hmu.Lock()
+	var gone []*holding
+	for h, n := range done {
+		h.pending = max(h.pending-n, 0)
+		if e.detach(h) {
+			gone = append(gone, h)
+		}
+	}
+	e.drained.Broadcast()
+	e.hmu.Unlock()
+	for _, h := range gone {
+		e.letGo(h)
+	}
 }
 
 // stopIfNotDurable stops the engine when a store change became visible but
@@ -128,8 +175,29 @@ func (e *Engine) stopIfNotDurable(err error) error {
 	return err
 }
 
+// Flush waits until every transaction acknowledged so far is applied in
+// place, synced and watermarked, and this engine has let go of the values
+// it held for them: from then on the values' files, read directly, hold
+// them. It does not wait for transactions that are still open. Commits
+// are durable without Flush; it only matters to readers that bypass the
+// engine's locks.
+func (e *Engine) Flush(ctx context.Context) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.active.Done()
+	if e.pipe == nil {
+		return nil
+	}
+	if err := e.pipe.wait(ctx); err != nil {
+		return fmt.Errorf("txn: flush: %w", err)
+	}
+	return nil
+}
+
 // Close waits for open transactions to finish (a transaction that is never
-// committed or rolled back blocks it forever, as in bbolt), then releases the journal
+// committed or rolled back blocks it forever, as in bbolt) and for every
+// acknowledged commit to be applied in place, then releases the journal
 // (deleting it if it holds no unapplied entries) and everything Open
 // acquired. Close is idempotent.
 func (e *Engine) Close() error {
@@ -141,6 +209,9 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	e.active.Wait()
+	if e.pipe != nil {
+		e.pipe.close() // applies and watermarks everything, letting the values go
+	}
 	if e.j == nil {
 		return nil
 	}
@@ -231,48 +302,45 @@ func (e *Engine) rlockKey(ctx context.Context, key string) (lock.Unlock, error) 
 	return e.lockKey(ctx, key)
 }
 
-// ReadAt reads len(p) bytes of key's value at off under the value's shared
-// lock, with io.ReaderAt semantics. It never observes part of a transaction.
+// ReadAt reads len(p) bytes of key's value at off, with io.ReaderAt
+// semantics. It never observes part of a transaction, nor a transaction
+// that is not durable yet (see View).
 func (e *Engine) ReadAt(ctx context.Context, key string, p []byte, off int64) (int, error) {
-	if err := e.enter(); err != nil {
-		return 0, err
-	}
-	defer e.active.Done()
-	unlock, err := e.rlockKey(ctx, key)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	return valueReader{ctx, e.st, key}.ReadAt(p, off)
+	var n int
+	err := e.View(ctx, key, func(r io.ReaderAt, _ int64) error {
+		var err error
+		n, err = r.ReadAt(p, off)
+		return err
+	})
+	return n, err
 }
 
-// Get returns key's whole value under its shared lock. It never observes
-// part of a transaction.
+// Get returns key's whole value. It never observes part of a transaction,
+// nor a transaction that is not durable yet (see View).
 func (e *Engine) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := e.enter(); err != nil {
-		return nil, err
-	}
-	defer e.active.Done()
-	unlock, err := e.rlockKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return e.st.Get(ctx, key)
+	var b []byte
+	err := e.View(ctx, key, func(r io.ReaderAt, size int64) error {
+		b = make([]byte, size)
+		_, err := r.ReadAt(b, 0)
+		if err == io.EOF {
+			err = nil
+		}
+		return err
+	})
+	return b, err
 }
 
-// Stat describes key's value under its shared lock.
+// Stat describes key's value; see View for what it can observe.
 func (e *Engine) Stat(ctx context.Context, key string) (store.Info, error) {
-	if err := e.enter(); err != nil {
-		return store.Info{}, err
-	}
-	defer e.active.Done()
-	unlock, err := e.rlockKey(ctx, key)
-	if err != nil {
-		return store.Info{}, err
-	}
-	defer unlock()
-	return e.st.Stat(ctx, key)
+	var info store.Info
+	err := e.view(ctx, key, func(_ io.ReaderAt, size int64) error {
+		var err error
+		if info, err = e.st.Stat(ctx, key); err == nil {
+			info.Size = size
+		}
+		return err
+	})
+	return info, err
 }
 
 // Put replaces key's whole value with the bytes of r, atomically and
@@ -293,11 +361,14 @@ func (e *Engine) exclusive(ctx context.Context, key string, fn func() error) err
 		return err
 	}
 	defer e.active.Done()
-	unlock, err := e.lockKey(ctx, key)
+	h, err := e.acquire(ctx, key)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer e.release(h)
+	if err := e.drain(h); err != nil {
+		return err
+	}
 	return e.stopIfNotDurable(fn())
 }
 
@@ -310,20 +381,16 @@ func (e *Engine) Begin(ctx context.Context, key string) (*Tx, error) {
 	if err := e.enter(); err != nil {
 		return nil, err
 	}
-	unlock, err := e.lockKey(ctx, key)
+	h, err := e.acquire(ctx, key)
 	if err != nil {
 		e.active.Done()
 		return nil, err
 	}
-	tx := &Tx{e: e, ctx: ctx, key: key, id: uuid.New(), unlock: unlock, mode: e.opts.Mode}
-	info, err := e.st.Stat(ctx, key)
-	switch {
-	case err == nil:
-		tx.exists = true
-		tx.base = info.Size
-	case errors.Is(err, store.ErrNotFound):
-	default:
-		tx.end()
+	tx := &Tx{e: e, ctx: ctx, key: key, id: uuid.New(), h: h, mode: e.opts.Mode}
+	_, tx.epoch = h.snapshot()
+	if tx.exists, tx.base, err = e.state(ctx, h); err != nil {
+		tx.endTurn()
+		e.active.Done()
 		return nil, err
 	}
 	tx.minSize, tx.size = tx.base, tx.base
@@ -367,16 +434,30 @@ func readSlice(b, p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// View calls fn with a reader of key's value and its size, holding the
-// value's shared lock until fn returns, so fn sees one committed state from
-// start to end. fn must not keep r, and must not call the engine on the same
-// key: locks are not recursive, and a writer waiting in any process would
-// deadlock with it (see DESIGN.md, "Lock order and recursion").
+// View calls fn with a reader of key's value and its size, and fn sees
+// one committed state from start to end. fn must not keep r, and must not
+// call the engine on the same key: locks are not recursive, and a writer
+// waiting in any process would deadlock with it (see DESIGN.md, "Lock
+// order and recursion").
+//
+// What a read can observe: every transaction whose Commit returned nil,
+// and never one that is not durable. Where this engine has commits on the
+// value still in its pipeline, the read takes the value's turn like a
+// transaction, waits until the queued commits are durable, and reads the
+// value through their after-images; otherwise it takes the value's shared
+// lock, under which every commit of every process is applied in place.
 func (e *Engine) View(ctx context.Context, key string, fn func(r io.ReaderAt, size int64) error) error {
+	return e.view(ctx, key, fn)
+}
+
+func (e *Engine) view(ctx context.Context, key string, fn func(r io.ReaderAt, size int64) error) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
 	defer e.active.Done()
+	if e.holdingOf(key) != nil {
+		return e.viewHeld(ctx, key, fn)
+	}
 	unlock, err := e.rlockKey(ctx, key)
 	if err != nil {
 		return err
@@ -387,6 +468,51 @@ func (e *Engine) View(ctx context.Context, key string, fn func(r io.ReaderAt, si
 		return err
 	}
 	return fn(valueReader{ctx, e.st, key}, info.Size)
+}
+
+// viewHeld is View through the value's turn and overlay.
+func (e *Engine) viewHeld(ctx context.Context, key string, fn func(r io.ReaderAt, size int64) error) error {
+	h, err := e.acquire(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer e.release(h)
+	if err := e.waitQueued(h); err != nil {
+		return err
+	}
+	exists, size, err := e.state(ctx, h)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("txn: %q: %w", key, store.ErrNotFound)
+	}
+	return fn(heldReader{ctx, e, h, size}, size)
+}
+
+// heldReader reads a held value through its overlay, as an io.ReaderAt.
+type heldReader struct {
+	ctx  context.Context
+	e    *Engine
+	h    *holding
+	size int64
+}
+
+func (r heldReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("txn: read %q at %d: %w", r.h.key, off, store.ErrInvalidRange)
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), r.size-off))
+	if err := r.e.readAt(r.ctx, r.h, p[:n], off); err != nil {
+		return 0, err
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // valueReader reads a value through the store, as an io.ReaderAt.

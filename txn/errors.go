@@ -19,4 +19,10 @@ var (
 	// will be applied by recovery (reopen the engine or run `rangetx
 	// recover`). Every later call on the engine returns it too.
 	ErrNeedsRecovery = errors.New("txn: engine needs recovery")
+
+	// ErrAborted means the transaction read the writes of an earlier
+	// transaction on the same value that was still queued for its commit,
+	// and that commit then failed without writing anything (a full disk,
+	// say). Nothing of this transaction was written either; retry it.
+	ErrAborted = errors.New("txn: an earlier transaction on the value failed")
 )

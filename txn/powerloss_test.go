@@ -218,6 +218,11 @@ func (r *plRun) run() {
 		}
 		r.model.acked[s.key]++
 		r.inKey = ""
+		// One step at a time, so crash points enumerate in one order:
+		// the in-place apply and watermark of this step finish now.
+		if err := e.Flush(ctx); err != nil {
+			t.Fatalf("step %d (%s): flush: %v", i, s.key, err)
+		}
 	}
 	r.point("end")
 	sim.FS.SetHook(nil)

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"github.com/rangetx/rangetx/lock"
 	"github.com/rangetx/rangetx/store"
 )
 
@@ -25,7 +24,8 @@ type Tx struct {
 	ctx     context.Context
 	key     string
 	id      uuid.UUID
-	unlock  lock.Unlock
+	h       *holding // the value's turn, held until Commit or Rollback
+	epoch   uint64   // h's epoch at Begin (see Tx.aborted)
 	managed bool
 
 	mu      sync.Mutex
@@ -37,7 +37,6 @@ type Tx struct {
 	minSize int64 // smallest size the value was cut to
 	size    int64 // current size
 	staged  extents
-	whole   []byte // the value, for stores without RangeReader
 }
 
 // ID returns the transaction's unique id (it is recorded in the journal).
@@ -111,26 +110,10 @@ func (tx *Tx) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// readBase reads the value as it was when the transaction began: the
+// store's bytes under the commits still queued on the value.
 func (tx *Tx) readBase(p []byte, off int64) error {
-	if rr, ok := tx.e.st.(store.RangeReader); ok {
-		n, err := rr.ReadAt(tx.ctx, tx.key, p, off)
-		if n == len(p) {
-			return nil
-		}
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("txn: read %q: %w", tx.key, err)
-	}
-	if tx.whole == nil {
-		b, err := tx.e.st.Get(tx.ctx, tx.key)
-		if err != nil {
-			return fmt.Errorf("txn: read %q: %w", tx.key, err)
-		}
-		tx.whole = b
-	}
-	copy(p, tx.whole[off:])
-	return nil
+	return tx.e.readAt(tx.ctx, tx.h, p, off)
 }
 
 // WriteAt stages p at off. Writing past the end grows the value, filling
@@ -190,15 +173,15 @@ func (tx *Tx) rollback() error {
 	if tx.done {
 		return ErrTxDone
 	}
-	tx.end()
+	tx.endTurn()
+	tx.e.active.Done()
 	return nil
 }
 
-// end releases the transaction's resources. tx.mu is held or unshared.
-func (tx *Tx) end() {
+// endTurn ends the transaction and passes the value's turn on. The caller
+// holds tx.mu.
+func (tx *Tx) endTurn() {
 	tx.done = true
 	tx.staged = extents{}
-	tx.whole = nil
-	tx.unlock()
-	tx.e.active.Done()
+	tx.e.release(tx.h)
 }

@@ -39,11 +39,15 @@ const (
 	// Points inside the journal, passed with the record's key. Append
 	// reports JournalAppend before its bbolt transaction (an injected error
 	// fails the append with nothing written) and JournalAppended after it
-	// committed; MarkApplied reports JournalMark before its transaction (an
-	// injected error fails it with nothing written).
+	// committed; a watermark advance reports JournalMark before its
+	// transaction (an injected error fails it with nothing written). A
+	// journal Write that does both checks every one of them first.
 	JournalAppend   = "journal-append"
 	JournalAppended = "journal-appended"
 	JournalMark     = "journal-mark"
+	// JournalDropped is reported after a commit, once for each entry it
+	// deleted because its key's watermark passed it (observers only).
+	JournalDropped = "journal-dropped"
 )
 
 var (

@@ -81,7 +81,7 @@ func (c *Checker) Op(op vfs.Op) {
 	defer c.mu.Unlock()
 	switch op.Kind {
 	case vfs.OpWrite, vfs.OpTruncate:
-		if key, ok := c.valueKey(op.Path); ok && c.pending[key] == 0 {
+		if key, ok := c.valueKey(op.Path); ok && c.pending[key] <= 0 {
 			c.violate("%v: value %q changed in place with no durable journal record", op, key)
 		}
 	case vfs.OpCreate:
@@ -106,7 +106,8 @@ func (c *Checker) Journal(name, key string) {
 		if c.sim.FS.Unsynced(filepath.Join(c.sim.Root, filepath.FromSlash(key))) {
 			c.violate("watermark of %q advanced before its value was synced", key)
 		}
-		c.pending[key] = 0
+	case crashpoint.JournalDropped:
+		c.pending[key]--
 	}
 }
 

@@ -1,0 +1,429 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rangetx/rangetx/internal/crashpoint"
+	"github.com/rangetx/rangetx/journal"
+	"github.com/rangetx/rangetx/recovery"
+	"golang.org/x/sync/errgroup"
+)
+
+// commit is one transaction's journal record on its way through the
+// pipeline: queued, then durable (acknowledged), then applied in place,
+// then watermarked.
+type commit struct {
+	rec  journal.Record
+	h    *holding
+	done chan struct{} // closed when durable or failed; err says which
+	err  error
+
+	// Guarded by h.mu.
+	durable bool
+	ended   bool // done is closed
+}
+
+// finish acknowledges c with err (nil: durable). The caller holds c.h.mu.
+func (c *commit) finish(err error) {
+	if c.ended {
+		return
+	}
+	c.ended, c.err = true, err
+	if err == nil {
+		c.durable = true
+	}
+	close(c.done)
+}
+
+// overlayRecord lays c's change over p, which holds the bytes at off
+// before it: from c's cut on everything is zero, then c's ranges.
+func overlayRecord(p []byte, off int64, c *commit) {
+	end := off + int64(len(p))
+	if cut := c.rec.MinSize; cut < end {
+		clear(p[max(cut-off, 0):])
+	}
+	for _, r := range c.rec.Ranges {
+		lo, hi := max(r.Off, off), min(r.Off+int64(len(r.Data)), end)
+		if lo < hi {
+			copy(p[lo-off:hi-off], r.Data[lo-r.Off:])
+		}
+	}
+}
+
+// pipeline is journal mode's group commit. Transactions queue their
+// records and are acknowledged when the record is durable; one committer
+// goroutine writes whatever is queued as one journal batch (one segment
+// sync and one bbolt commit however many transactions and values it
+// holds), so a lone writer waits for nobody and concurrent writers share
+// syncs. One applier goroutine then writes durable records in place,
+// syncing each value once per round, and hands their watermarks back to
+// the committer, which records them in its next batch: under load
+// watermarks cost nothing extra; when no record comes along within
+// markDelay they are written alone.
+type pipeline struct {
+	e *Engine
+
+	mu         sync.Mutex
+	cond       *sync.Cond // broadcast on every change below
+	queue      []*commit
+	marks      map[string]uint64 // applied, to be recorded
+	marked     map[*holding]int  // commits whose watermark is in marks, by holding
+	flush      bool              // someone waits for marks to be recorded now
+	linger     bool              // a markDelay timer is running
+	expired    bool              // it ran out
+	applyQ     [][]*commit       // durable groups waiting to be applied
+	committing bool
+	applying   bool
+	closing    bool  // Close waits for everything to be done
+	exit       bool  // the goroutines end
+	err        error // set once the engine stopped; fails everything queued
+	done       sync.WaitGroup
+}
+
+// markDelay is how long the committer keeps applied watermarks in the hope
+// of a record batch to ride along with.
+const markDelay = time.Millisecond
+
+// applyParallel bounds the values one apply round writes at once.
+const applyParallel = 8
+
+func newPipeline(e *Engine) *pipeline {
+	p := &pipeline{e: e, marks: make(map[string]uint64), marked: make(map[*holding]int)}
+	p.cond = sync.NewCond(&p.mu)
+	p.done.Add(2)
+	go p.commitLoop()
+	go p.applyLoop()
+	return p
+}
+
+// submit queues c. The caller has put c in its holding's overlay and
+// counted it pending.
+func (p *pipeline) submit(c *commit) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		failAll([]*commit{c}, p.err)
+		return
+	}
+	p.queue = append(p.queue, c)
+	p.cond.Broadcast()
+}
+
+// flushMarks asks the committer to record applied watermarks at once.
+func (p *pipeline) flushMarks() {
+	p.mu.Lock()
+	p.flush = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// stop fails everything queued with err; both goroutines end once they
+// finish what they are doing.
+func (p *pipeline) stop(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// close waits until everything queued is applied and watermarked (or the
+// engine stopped), then ends the goroutines.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	p.closing = true
+	p.cond.Broadcast()
+	for p.err == nil && !p.quiet() {
+		p.cond.Wait()
+	}
+	p.exit = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.done.Wait()
+}
+
+// wait waits until the pipeline is quiet, the engine stopped or ctx ends,
+// asking the committer to record waiting watermarks at once.
+func (p *pipeline) wait(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.err == nil && !p.quiet() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.flush = true
+		p.cond.Broadcast()
+		p.cond.Wait()
+	}
+	return p.err
+}
+
+// quiet reports whether nothing is queued, being written, waiting to be
+// applied, being applied or waiting to be recorded. The caller holds p.mu.
+func (p *pipeline) quiet() bool {
+	return len(p.queue) == 0 && !p.committing && len(p.applyQ) == 0 && !p.applying && len(p.marks) == 0
+}
+
+// ready reports whether the committer has work now: records, or marks it
+// should not hold back any longer. The caller holds p.mu.
+func (p *pipeline) ready() bool {
+	if len(p.queue) > 0 {
+		return true
+	}
+	return len(p.marks) > 0 && (p.flush || p.expired || p.closing)
+}
+
+// startLinger starts the markDelay timer for waiting marks. The caller
+// holds p.mu.
+func (p *pipeline) startLinger() {
+	if len(p.marks) == 0 || p.linger {
+		return
+	}
+	p.linger = true
+	time.AfterFunc(markDelay, func() {
+		p.mu.Lock()
+		p.linger, p.expired = false, true
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+}
+
+// commitLoop is the committer.
+func (p *pipeline) commitLoop() {
+	defer p.done.Done()
+	ctx := context.Background() // past the commit point work runs to the end
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for p.err == nil && !p.exit && !p.ready() {
+			p.startLinger()
+			p.cond.Wait()
+		}
+		if p.err != nil || p.exit {
+			queue, err := p.queue, p.err
+			p.queue = nil
+			if err == nil {
+				err = ErrClosed
+			}
+			failAll(queue, err)
+			return
+		}
+		queue, marks, marked := p.queue, p.marks, p.marked
+		p.queue = nil
+		p.marks, p.marked = make(map[string]uint64), make(map[*holding]int)
+		p.flush, p.expired = false, false
+		p.committing = true
+		p.mu.Unlock()
+		p.commitGroup(ctx, queue, marks, marked)
+		p.mu.Lock()
+		p.committing = false
+		p.cond.Broadcast()
+	}
+}
+
+// commitGroup writes one batch: the records of queue (those not failed
+// meanwhile) and the watermarks in marks.
+func (p *pipeline) commitGroup(ctx context.Context, queue []*commit, marks map[string]uint64, marked map[*holding]int) {
+	e := p.e
+	group := make([]*commit, 0, len(queue))
+	recs := make([]*journal.Record, 0, len(queue))
+	for _, c := range queue {
+		c.h.mu.Lock()
+		ended := c.ended
+		c.h.mu.Unlock()
+		if !ended {
+			group = append(group, c)
+			recs = append(recs, &c.rec)
+		}
+	}
+	if len(recs) > 0 {
+		crashpoint.Hit(crashpoint.JournalBeforeAppend)
+	}
+	if len(recs) == 0 && len(marks) == 0 {
+		return
+	}
+	err := e.j.Write(ctx, &journal.Batch{Records: recs, Applied: marks})
+	switch {
+	case err == nil:
+	case errors.Is(err, journal.ErrNotWritten) && len(recs) > 0 && e.err() == nil:
+		// Nothing of the batch is stored. Its transactions fail, and so
+		// does every one queued after them on the same values, which
+		// read their writes. The watermarks go back for another try.
+		for _, c := range group {
+			p.poison(c.h, fmt.Errorf("txn: commit %q: %w", c.rec.Key, err))
+		}
+		p.requeueMarks(marks, marked)
+		return
+	default:
+		// The batch may be durable or not: recovery decides.
+		if len(recs) > 0 {
+			err = fmt.Errorf("journal append: %w", err)
+		} else {
+			err = fmt.Errorf("advance watermarks: %w", err)
+		}
+		failAll(group, e.fail(err))
+		return
+	}
+	if len(recs) > 0 {
+		crashpoint.Hit(crashpoint.JournalAfterAppend)
+	}
+	failAll(group, nil) // acknowledge: durable
+	if len(marks) > 0 {
+		crashpoint.Hit(crashpoint.JournalAfterMark)
+		e.unpend(marked)
+	}
+	if len(group) > 0 {
+		p.mu.Lock()
+		p.applyQ = append(p.applyQ, group)
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}
+}
+
+// requeueMarks puts back watermarks a failed batch did not record.
+func (p *pipeline) requeueMarks(marks map[string]uint64, marked map[*holding]int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range marks {
+		p.marks[k] = max(p.marks[k], v)
+	}
+	for h, n := range marked {
+		p.marked[h] += n
+	}
+	p.cond.Broadcast()
+}
+
+// poison fails every commit on h that is not durable yet — the failed one
+// and all queued after it — takes them out of the overlay and raises h's
+// epoch, so the transaction now holding the turn, which may have read
+// them, fails at its commit too.
+func (p *pipeline) poison(h *holding, err error) {
+	h.mu.Lock()
+	kept := h.queued[:0]
+	n := 0
+	for _, c := range h.queued {
+		if c.durable {
+			kept = append(kept, c)
+			continue
+		}
+		c.finish(err)
+		n++
+	}
+	clear(h.queued[len(kept):])
+	h.queued = kept
+	if n > 0 {
+		h.epoch++
+		h.cause = err
+	}
+	h.mu.Unlock()
+	if n > 0 {
+		p.e.unpend(map[*holding]int{h: n})
+	}
+}
+
+// failAll ends commits with err (nil acknowledges them as durable).
+func failAll(cs []*commit, err error) {
+	for _, c := range cs {
+		c.h.mu.Lock()
+		c.finish(err)
+		c.h.mu.Unlock()
+	}
+}
+
+// applyLoop is the applier.
+func (p *pipeline) applyLoop() {
+	defer p.done.Done()
+	ctx := context.Background()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for p.err == nil && !p.exit && len(p.applyQ) == 0 {
+			p.cond.Wait()
+		}
+		if p.err != nil || p.exit {
+			return
+		}
+		groups := p.applyQ
+		p.applyQ = nil
+		p.applying = true
+		p.mu.Unlock()
+		err := p.applyGroups(ctx, groups)
+		if err != nil {
+			p.e.fail(err)
+		}
+		p.mu.Lock()
+		p.applying = false
+		p.cond.Broadcast()
+	}
+}
+
+// applyGroups writes durable groups in place: each value's records in LSN
+// order and one sync per value, several values at once. Then the records
+// leave their overlays, and their watermarks go to the committer.
+func (p *pipeline) applyGroups(ctx context.Context, groups [][]*commit) error {
+	e := p.e
+	var order []*holding
+	byHold := make(map[*holding][]*commit)
+	for _, g := range groups {
+		for _, c := range g {
+			if byHold[c.h] == nil {
+				order = append(order, c.h)
+			}
+			byHold[c.h] = append(byHold[c.h], c)
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(applyParallel)
+	for _, h := range order {
+		cs := byHold[h]
+		g.Go(func() (err error) {
+			// A panic in a store must not kill the process from this
+			// goroutine: it stops the engine like an I/O error.
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic while applying %q: %v", h.key, r)
+				}
+			}()
+			recs := make([]journal.Record, len(cs))
+			for i, c := range cs {
+				recs[i] = c.rec
+			}
+			if err := recovery.Apply(ctx, e.st, recs...); err != nil {
+				return fmt.Errorf("committed to the journal, apply failed: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	crashpoint.Hit(crashpoint.JournalAfterSync)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range order {
+		cs := byHold[h]
+		h.mu.Lock()
+		if len(h.queued) < len(cs) || h.queued[0] != cs[0] {
+			h.mu.Unlock()
+			panic("txn: applied commits are not at the front of their overlay")
+		}
+		clear(h.queued[:len(cs)])
+		h.queued = h.queued[len(cs):]
+		h.mu.Unlock()
+		p.marks[h.key] = max(p.marks[h.key], cs[len(cs)-1].rec.LSN)
+		p.marked[h] += len(cs)
+	}
+	p.cond.Broadcast()
+	return nil
+}
