@@ -74,12 +74,13 @@ func newFlakyEngine(t *testing.T, root string) (*txn.Engine, *flakyStore, *signa
 }
 
 // TestFailedSyncStopsEngine: an fsync failure after the commit point stops
-// the engine (ErrNeedsRecovery, never a retried fsync), fences the value
-// against this engine's other callers — including one already waiting for
-// the lock — and recovery then applies the committed transaction.
+// the engine (ErrNeedsRecovery, never a retried fsync). Commit has already
+// returned nil — the record was durable — and Flush reports the stop. The
+// engine fences the value against its other callers, including one queued
+// for the value, and recovery then applies the committed transaction.
 func TestFailedSyncStopsEngine(t *testing.T) {
 	root := t.TempDir()
-	e, st, lk := newFlakyEngine(t, root)
+	e, st, _ := newFlakyEngine(t, root)
 	orig := bytes.Repeat([]byte("o"), 1<<20)
 	put(t, e, "v", orig)
 
@@ -88,20 +89,17 @@ func TestFailedSyncStopsEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx.WriteAt([]byte("NEW"), 10)
-	select {
-	case <-lk.waiting: // the reports of put and Begin
-	default:
+	st.failSync.Store(true)
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("Commit = %v; the record is durable before the in-place sync fails", err)
 	}
 	waiting := make(chan error, 1)
 	go func() { waiting <- e.Put(ctx, "v", bytes.NewReader([]byte("later put"))) }()
-	<-lk.waiting // the Put has passed the engine's checks and queues for the lock
-
-	st.failSync.Store(true)
-	if err := tx.Commit(); !errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, syscall.EIO) {
-		t.Fatalf("Commit with a failing fsync = %v, want ErrNeedsRecovery wrapping EIO", err)
+	if err := e.Flush(ctx); !errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Flush after a failing fsync = %v, want ErrNeedsRecovery wrapping EIO", err)
 	}
 	if err := <-waiting; !errors.Is(err, txn.ErrNeedsRecovery) {
-		t.Fatalf("a Put waiting for the lock = %v, want ErrNeedsRecovery", err)
+		t.Fatalf("a Put queued for the value = %v, want ErrNeedsRecovery", err)
 	}
 	if _, err := e.Get(ctx, "v"); !errors.Is(err, txn.ErrNeedsRecovery) {
 		t.Fatalf("Get on a stopped engine = %v", err)
@@ -124,8 +122,8 @@ func TestFailedSyncStopsEngine(t *testing.T) {
 	}
 }
 
-// TestMarkerClearedAfterCommit: a journal commit that completes leaves no
-// marker, so later holders have nothing to look up.
+// TestMarkerClearedAfterCommit: once a journal commit is applied and
+// watermarked it leaves no marker, so later holders have nothing to look up.
 func TestMarkerClearedAfterCommit(t *testing.T) {
 	root := t.TempDir()
 	e := openLocal(t, root, txn.ModeJournal)
@@ -137,6 +135,7 @@ func TestMarkerClearedAfterCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	flush(t, e) // the marker goes once the commit is applied and watermarked
 	locks, _, _ := txn.Layout(root)
 	b, err := os.ReadFile(lock.LockPath(locks, "a/v"))
 	if err != nil {
@@ -282,6 +281,7 @@ func TestTornMarkerCleared(t *testing.T) {
 	if err != nil {
 		t.Fatalf("transaction after a torn marker: %v", err)
 	}
+	flush(t, e)
 	if b, _ := os.ReadFile(lock.LockPath(locks, "v")); len(b) != 0 {
 		t.Fatalf("torn marker not cleared: %q", b)
 	}

@@ -108,6 +108,9 @@ func countOps(t *testing.T, mode txn.Mode) int64 {
 	if err := txn.Do(context.Background(), s.e, faultKey, faultTx); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.e.Flush(context.Background()); err != nil { // the in-place apply follows the acknowledgement
+		t.Fatal(err)
+	}
 	s.armed.Store(false)
 	return f.Count()
 }
@@ -142,18 +145,25 @@ func runFault(t *testing.T, mode txn.Mode, f *vfs.Fault) error {
 	want := faultNew(s.old)
 	s.armed.Store(true)
 	err := txn.Do(ctx, s.e, faultKey, faultTx)
+	var ferr error // a fault in the in-place apply, which follows the acknowledgement
+	if err == nil {
+		ferr = s.e.Flush(ctx)
+	}
 	s.armed.Store(false)
 	if !f.Fired() {
 		return fmt.Errorf("fault never fired")
 	}
-	stopped := errors.Is(err, txn.ErrNeedsRecovery)
+	stopped := errors.Is(err, txn.ErrNeedsRecovery) || errors.Is(ferr, txn.ErrNeedsRecovery)
 	if err != nil && !errors.Is(err, f.Err) {
 		return fmt.Errorf("error does not name the injected %v: %v", f.Err, err)
 	}
+	if ferr != nil && (!errors.Is(ferr, f.Err) || !stopped) {
+		return fmt.Errorf("flush after an acknowledged commit = %v, want ErrNeedsRecovery naming the injected %v", ferr, f.Err)
+	}
 	cur, rerr := s.sim.FS.ReadFile(filepath.Join(s.sim.Root, faultKey))
 	switch {
-	case err == nil && (rerr != nil || !bytes.Equal(cur, want)):
-		return fmt.Errorf("commit returned nil but the value is not new")
+	case err == nil && ferr == nil && (rerr != nil || !bytes.Equal(cur, want)):
+		return fmt.Errorf("commit and flush returned nil but the value is not new")
 	case err != nil && !stopped && (rerr != nil || !bytes.Equal(cur, s.old)):
 		return fmt.Errorf("commit failed without ErrNeedsRecovery (%v) but the value changed", err)
 	}

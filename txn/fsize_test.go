@@ -124,6 +124,11 @@ func fsizeChild(spec string) int {
 		}
 		return nil
 	})
+	if err == nil {
+		// The in-place apply follows the acknowledgement; its failure
+		// stops the engine, and Flush reports it.
+		err = e.Flush(ctx)
+	}
 	var res fsizeResult
 	if err != nil {
 		res.Err = err.Error()
@@ -180,14 +185,18 @@ func runFsizeChild(t *testing.T, sp fsizeSpec) fsizeResult {
 //     commit fails with an error wrapping EFBIG before anything is visible:
 //     the value is unchanged, no temporary file is left, the engine goes on.
 //   - journal/value-growth: the small record fits in the journal (the
-//     commit point passes) but resizing the value in place fails with
-//     EFBIG. The engine stops (ErrNeedsRecovery wrapping EFBIG); recovery
-//     without the limit applies the durable record: the value is new.
-//   - journal/journal-growth: the record itself is larger than the limit,
-//     so bbolt cannot grow the journal file. The engine stops
-//     (ErrNeedsRecovery; bbolt reports the cause as text only, so only the
-//     message says "file too large"); nothing was durable and recovery
-//     leaves the value old.
+//     commit point passes, Commit returns nil) but resizing the value in
+//     place fails with EFBIG. The engine stops (Flush returns
+//     ErrNeedsRecovery wrapping EFBIG); recovery without the limit applies
+//     the durable record: the value is new.
+//   - journal/segment-growth: the after-images are larger than the limit,
+//     so the journal's segment file cannot take them. Nothing was written
+//     (the error wraps EFBIG, not ErrNeedsRecovery); the engine goes on.
+//   - journal/journal-growth: a small record that bbolt keeps inline, but
+//     the limit is below the size bbolt grows its file to. The engine
+//     stops (ErrNeedsRecovery; bbolt reports the cause as text only, so
+//     only the message says "file too large"); nothing was durable and
+//     recovery leaves the value old.
 //
 // Every case ends with the value old or new as stated, no journal left,
 // and the store usable.
@@ -205,8 +214,10 @@ func TestFileSizeLimit(t *testing.T) {
 			fsizeSpec{Mode: "copy", Limit: 512 << 10, Size: 1 << 20, Writes: growth}, false, true, false},
 		{"journal/value-growth", 256 << 10,
 			fsizeSpec{Mode: "journal", Limit: 512 << 10, Size: 1 << 20, Writes: growth}, true, true, true},
-		{"journal/journal-growth", 2 << 20,
-			fsizeSpec{Mode: "journal", Limit: 512 << 10, Size: 2 << 20, Writes: []fsizeWrite{{Off: 0, Len: 600 << 10, Seed: 'J'}}}, false, false, true},
+		{"journal/segment-growth", 2 << 20,
+			fsizeSpec{Mode: "journal", Limit: 512 << 10, Size: 2 << 20, Writes: []fsizeWrite{{Off: 0, Len: 600 << 10, Seed: 'J'}}}, false, true, false},
+		{"journal/journal-growth", 16 << 10,
+			fsizeSpec{Mode: "journal", Limit: 32 << 10, Size: 16 << 10, Writes: []fsizeWrite{{Off: 0, Len: 12 << 10, Seed: 'J'}}}, false, false, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -266,6 +277,7 @@ func TestFileSizeLimit(t *testing.T) {
 			if err := writeTx(e, fsizeKey, []byte("after"), 10); err != nil {
 				t.Fatalf("transaction after recovery: %v", err)
 			}
+			flush(t, e)
 			if got := rawValue(t, root, fsizeKey); !bytes.Equal(got, patched(want, []byte("after"), 10)) {
 				t.Fatal("the transaction after recovery is not in the value")
 			}

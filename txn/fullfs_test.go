@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/store"
 	"github.com/rangetx/rangetx/txn"
 )
@@ -100,9 +101,18 @@ func pattern(n int, seed byte) []byte {
 // the store's root, the filler and v's contents.
 func fullDisk(t *testing.T, mode txn.Mode, slack int64) (e *txn.Engine, root, filler string, old []byte) {
 	t.Helper()
+	return fullDiskOpts(t, quietOptions(mode), slack)
+}
+
+// fullDiskOpts is fullDisk with the engine's options.
+func fullDiskOpts(t *testing.T, opts *txn.Options, slack int64) (e *txn.Engine, root, filler string, old []byte) {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
 	dir := mountTmpfs(t, 4<<20)
 	root = filepath.Join(dir, "store")
-	e, err := txn.Open(ctx, root, quietOptions(mode))
+	e, err := txn.Open(ctx, root, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,15 +122,52 @@ func fullDisk(t *testing.T, mode txn.Mode, slack int64) (e *txn.Engine, root, fi
 	return e, root, fillDisk(t, dir, slack), old
 }
 
-// TestFullDiskJournalCommit: a journal-mode commit whose record does not
-// fit (bbolt's write of its new pages fails with ENOSPC) fails with
+// TestFullDiskJournalSegment: a journal-mode commit whose after-images do
+// not fit into the journal's segment file fails with an error wrapping
+// ENOSPC and not ErrNeedsRecovery: the segment is written before the
+// commit point, so nothing was committed. The value is unchanged, the
+// engine goes on, and after space is freed the same engine commits.
+func TestFullDiskJournalSegment(t *testing.T) {
+	e, root, filler, old := fullDisk(t, txn.ModeJournal, 16<<10)
+	data := pattern(128<<10, 0x5a)
+	err := writeTx(e, "v", data, 64<<10)
+	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, txn.ErrNeedsRecovery) {
+		t.Fatalf("journal commit on a full disk = %v, want ENOSPC and not ErrNeedsRecovery", err)
+	}
+	flush(t, e)
+	if got := rawValue(t, root, "v"); !bytes.Equal(got, old) {
+		t.Fatal("a failed journal commit changed the value")
+	}
+	if got := get(t, e, "v"); !bytes.Equal(got, old) {
+		t.Fatal("engine reads a different value")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTx(e, "v", data, 64<<10); err != nil {
+		t.Fatalf("the same engine after freeing space: %v", err)
+	}
+	flush(t, e)
+	if got := rawValue(t, root, "v"); !bytes.Equal(got, patched(old, data, 64<<10)) {
+		t.Fatal("the commit after freeing space is not in the value")
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertJournalDirEmpty(t, root)
+	assertNoTemp(t, root)
+}
+
+// TestFullDiskJournalCommit: a journal-mode commit whose record, kept
+// inline in bbolt, does not fit (bbolt's write of its new pages fails with
+// ENOSPC) fails with
 // ErrNeedsRecovery: bbolt's commit began writing, so the journal cannot say
 // whether the record is durable, and the engine stops. Here it is not (its
 // meta page was never written): the value stays old, and after space is
 // freed a new Open recovers a journal with nothing to replay, the value is
 // old, and transactions work again.
 func TestFullDiskJournalCommit(t *testing.T) {
-	e, root, filler, old := fullDisk(t, txn.ModeJournal, 16<<10)
+	e, root, filler, old := fullDiskOpts(t, &txn.Options{Mode: txn.ModeJournal, Journal: &journal.Options{InlineBytes: 1 << 20}}, 16<<10)
 	appended, uninstall := countAppends(t, "v")
 	data := pattern(128<<10, 0x5a)
 	err := writeTx(e, "v", data, 64<<10)
@@ -163,6 +210,7 @@ func TestFullDiskJournalCommit(t *testing.T) {
 	if err := writeTx(e2, "v", data, 64<<10); err != nil {
 		t.Fatalf("commit after freeing space: %v", err)
 	}
+	flush(t, e2)
 	if got := rawValue(t, root, "v"); !bytes.Equal(got, patched(old, data, 64<<10)) {
 		t.Fatal("the commit after freeing space is not in the value")
 	}

@@ -69,6 +69,15 @@ func patched(b []byte, p []byte, off int) []byte {
 	return b
 }
 
+// flush waits until e's acknowledged commits are applied in place, so the
+// value files can be read directly.
+func flush(t *testing.T, e *txn.Engine) {
+	t.Helper()
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // rawValue reads key's file directly, bypassing the engine and its locks.
 func rawValue(t *testing.T, root, key string) []byte {
 	t.Helper()
@@ -213,7 +222,12 @@ func TestWatermarkFailureStopsEngine(t *testing.T) {
 
 			hits, uninstall := injectAt(t, crashpoint.JournalMark, "v")
 			if err := writeTx(e, "v", []byte("NEW"), 100); err != nil {
-				t.Fatalf("Commit = %v; the watermark failed after the value was synced, so the commit stands", err)
+				t.Fatalf("Commit = %v; the watermark fails after the commit point, so the commit stands", err)
+			}
+			// The watermark advance follows the in-place apply, after the
+			// acknowledgement; Flush waits for it and reports the stop.
+			if err := e.Flush(ctx); !errors.Is(err, txn.ErrNeedsRecovery) || !errors.Is(err, errInjected) {
+				t.Fatalf("Flush = %v, want ErrNeedsRecovery wrapping the injected error", err)
 			}
 			uninstall()
 			if hits.Load() != 1 {
@@ -376,6 +390,7 @@ func TestRecoveryWatermarkFailureFences(t *testing.T) {
 			if got := get(t, e, "v"); !bytes.Equal(got, want) {
 				t.Fatal("v is wrong after settling")
 			}
+			flush(t, e)
 			if m := markerOf(t, root, "v"); m != "" {
 				t.Fatalf("marker %q left after settling", m)
 			}

@@ -57,7 +57,7 @@ func Open(ctx context.Context, root string, opts *Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("txn: open %s: %w", root, err)
 	}
-	j, err := journal.Create(jdir, nil)
+	j, err := journal.Create(jdir, o.Journal)
 	if err != nil {
 		return nil, fmt.Errorf("txn: open %s: %w", root, err)
 	}

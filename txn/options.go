@@ -3,6 +3,7 @@ package txn
 import (
 	"log/slog"
 
+	"github.com/rangetx/rangetx/journal"
 	"github.com/rangetx/rangetx/store/vfs"
 )
 
@@ -41,6 +42,12 @@ type Options struct {
 	// Open creates root in both (vfs.MkdirAll), and syncs root and its
 	// parent in both. New ignores FS: it takes a ready store.
 	FS vfs.FS
+
+	// Journal configures the journal Open creates: how large a group's
+	// after-images may be and still go inline into bbolt, and how large
+	// its segment files grow (see journal.Options). Default: the journal
+	// package's defaults.
+	Journal *journal.Options
 }
 
 func (o *Options) withDefaults() Options {

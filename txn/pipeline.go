@@ -308,28 +308,31 @@ func (p *pipeline) requeueMarks(marks map[string]uint64, marked map[*holding]int
 // and all queued after it — takes them out of the overlay and raises h's
 // epoch, so the transaction now holding the turn, which may have read
 // them, fails at its commit too.
+//
+// The value is let go (if nothing else is pending) before the commits are
+// told, so a caller whose Commit failed finds the marker already cleared.
 func (p *pipeline) poison(h *holding, err error) {
 	h.mu.Lock()
 	kept := h.queued[:0]
-	n := 0
+	var failed []*commit
 	for _, c := range h.queued {
 		if c.durable {
 			kept = append(kept, c)
-			continue
+		} else {
+			failed = append(failed, c)
 		}
-		c.finish(err)
-		n++
 	}
 	clear(h.queued[len(kept):])
 	h.queued = kept
-	if n > 0 {
+	if len(failed) > 0 {
 		h.epoch++
 		h.cause = err
 	}
 	h.mu.Unlock()
-	if n > 0 {
-		p.e.unpend(map[*holding]int{h: n})
+	if len(failed) > 0 {
+		p.e.unpend(map[*holding]int{h: len(failed)})
 	}
+	failAll(failed, err)
 }
 
 // failAll ends commits with err (nil acknowledges them as durable).
