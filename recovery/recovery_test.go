@@ -351,7 +351,7 @@ func TestRunRemovesOrphanOwners(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if wantNames := []string{live.ID() + ".db", live.ID() + ".owner"}; !slices.Equal(names, wantNames) {
+	if wantNames := []string{live.ID() + ".db", live.ID() + ".owner", live.ID() + ".seg0", live.ID() + ".seg1"}; !slices.Equal(names, wantNames) {
 		t.Fatalf("journal dir = %v, want %v", names, wantNames)
 	}
 	if string(f.get(t, "a")) != "baaa" {
