@@ -98,10 +98,33 @@ func (l *Local) Sync(ctx context.Context, key string) error {
 	return nil
 }
 
+// copyPrefix makes the new file f hold the first n bytes of old, whose
+// size is oldSize, as cheaply as the file system allows: a reflink clone
+// of the whole file cut back to n, else a copy in the kernel. Never through
+// this process's memory for OS files.
+func copyPrefix(f, old vfs.File, n, oldSize int64) error {
+	cloned, err := vfs.Clone(f, old)
+	if err != nil {
+		return err
+	}
+	if cloned {
+		if n < oldSize {
+			return f.Truncate(n)
+		}
+		return nil
+	}
+	// Between two vfs.Default files this reaches (*os.File).ReadFrom with
+	// an *os.File source: the kernel copies (copy_file_range). Keep passing
+	// the vfs.File values themselves.
+	_, err = io.CopyN(f, old, n)
+	return err
+}
+
 // PatchCopy atomically and durably replaces key's value with a patched copy,
 // like Put: the first min(MinSize, old size) bytes are copied file to file
 // (on vfs.Default by the kernel, copy_file_range on Linux, never through
 // memory), the copy is resized to Size and the ranges are written over it.
+// The copy is a reflink clone (FICLONE) where the file system supports one.
 // A missing value is patched from empty, creating parent directories. An
 // invalid patch is ErrInvalidRange and writes nothing; so does a cancelled
 // ctx. ErrNotDurable means the new value is in place but its directory sync
@@ -136,10 +159,7 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 	}
 	return l.replace(ctx, path, mode, keep, func(f vfs.File) error {
 		if n := min(p.MinSize, oldSize); n > 0 {
-			// Between two vfs.Default files this reaches (*os.File).ReadFrom
-			// with an *os.File source: the kernel copies (copy_file_range).
-			// Keep passing the vfs.File values themselves.
-			if _, err := io.CopyN(f, old, n); err != nil {
+			if err := copyPrefix(f, old, n, oldSize); err != nil {
 				return err
 			}
 		}

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/rangetx/rangetx/txn"
+	"golang.org/x/sync/errgroup"
 )
 
 // WorkerConfig describes one writer.
@@ -25,6 +27,11 @@ type WorkerConfig struct {
 	// MaxTx stops the worker after that many acknowledged transactions;
 	// 0 runs until ctx ends.
 	MaxTx int
+	// Goroutines is how many goroutines of the worker commit at once
+	// through its one engine, so that transactions on one value queue
+	// behind each other in the commit pipeline and share its groups.
+	// Default (0) DefaultGoroutines.
+	Goroutines int
 	// Out receives the worker's protocol lines: "open REPLAYED TEMPREMOVED
 	// JOURNAL" once the engine is open (its recovery done), and "violation
 	// TEXT" before it stops on a violation.
@@ -32,9 +39,12 @@ type WorkerConfig struct {
 	Logger *slog.Logger // the engine's logger; nil: slog.Default()
 }
 
+// DefaultGoroutines is WorkerConfig.Goroutines' default.
+const DefaultGoroutines = 3
+
 // RunWorker opens an engine on the store (which runs recovery) and commits
-// transactions into randomly chosen values until ctx ends or MaxTx are
-// acknowledged. Each transaction reads the value header, checks that the
+// transactions into randomly chosen values, from cfg.Goroutines goroutines
+// at once, until ctx ends or MaxTx are acknowledged. Each transaction reads the value header, checks that the
 // last transaction it names is whole, and writes the next one of the model
 // (see Model.Plan) in the commit mode the plan asks for; once Commit
 // returns nil it is acknowledged in the worker's log. Each transaction is
@@ -75,45 +85,63 @@ func runWorker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	rng := rand.New(rand.NewPCG(mix(m.Seed, 0x3077), uint64(cfg.Worker)<<32|uint64(cfg.Incarnation)))
-	for n := 0; cfg.MaxTx == 0 || n < cfg.MaxTx; n++ {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		i := rng.IntN(len(m.Values))
-		key := m.Values[i].Key
-		var seq uint64
-		err := txn.Do(ctx, e, key, func(tx *txn.Tx) error {
-			p, err := m.next(i, tx)
-			if err != nil {
-				return err
-			}
-			seq = p.Seq
-			log.Info("crashtest: begin", "key", key, "seq", seq, "mode", p.Mode, "resize", p.Resize)
-			if err := tx.SetMode(p.Mode); err != nil {
-				return err
-			}
-			if p.Resize {
-				if err := tx.Resize(p.Size); err != nil {
-					return err
+	g := cfg.Goroutines
+	if g <= 0 {
+		g = DefaultGoroutines
+	}
+	var left atomic.Int64 // transactions still to start when MaxTx > 0
+	left.Store(int64(cfg.MaxTx))
+	var wg errgroup.Group
+	for gi := range g {
+		rng := rand.New(rand.NewPCG(mix(m.Seed, 0x3077)^uint64(gi), uint64(cfg.Worker)<<32|uint64(cfg.Incarnation)))
+		wg.Go(func() error {
+			for cfg.MaxTx == 0 || left.Add(-1) >= 0 {
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
-			}
-			for _, r := range p.Ranges {
-				if _, err := tx.WriteAt(m.Data(p, r), r.Off); err != nil {
+				if err := commitOne(ctx, e, m, rng, acks, log, cfg.Worker); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
+	}
+	return wg.Wait()
+}
+
+// commitOne commits the next transaction of a randomly chosen value and
+// acknowledges it.
+func commitOne(ctx context.Context, e *txn.Engine, m *Model, rng *rand.Rand, acks *ackLog, log *slog.Logger, worker int) error {
+	i := rng.IntN(len(m.Values))
+	key := m.Values[i].Key
+	var seq uint64
+	err := txn.Do(ctx, e, key, func(tx *txn.Tx) error {
+		p, err := m.next(i, tx)
 		if err != nil {
-			return fmt.Errorf("crashtest: worker %d: %s: %w", cfg.Worker, key, err)
-		}
-		log.Info("crashtest: committed", "key", key, "seq", seq)
-		if err := acks.ack(key, seq); err != nil {
 			return err
 		}
+		seq = p.Seq
+		log.Info("crashtest: begin", "key", key, "seq", seq, "mode", p.Mode, "resize", p.Resize)
+		if err := tx.SetMode(p.Mode); err != nil {
+			return err
+		}
+		if p.Resize {
+			if err := tx.Resize(p.Size); err != nil {
+				return err
+			}
+		}
+		for _, r := range p.Ranges {
+			if _, err := tx.WriteAt(m.Data(p, r), r.Off); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("crashtest: worker %d: %s: %w", worker, key, err)
 	}
-	return nil
+	log.Info("crashtest: committed", "key", key, "seq", seq)
+	return acks.ack(key, seq)
 }
 
 // next checks value i as tx sees it and returns the transaction that
@@ -142,6 +170,7 @@ func WorkerArgs(cfg WorkerConfig) []string {
 		"--seed", strconv.FormatUint(cfg.Model.Seed, 10), "--mode", cfg.Model.Mode,
 		"--sizes", strings.Join(sizes, ","),
 		"--worker", strconv.Itoa(cfg.Worker), "--incarnation", strconv.Itoa(cfg.Incarnation),
+		"--goroutines", strconv.Itoa(cfg.Goroutines),
 	}
 }
 
@@ -160,6 +189,7 @@ func WorkerMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&cfg.Worker, "worker", 0, "slot number")
 	fs.IntVar(&cfg.Incarnation, "incarnation", 0, "incarnation")
 	fs.IntVar(&cfg.MaxTx, "max-tx", 0, "stop after this many transactions")
+	fs.IntVar(&cfg.Goroutines, "goroutines", 0, "goroutines committing at once")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("crashtest-worker: %w", err)
 	}
