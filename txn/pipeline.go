@@ -78,10 +78,25 @@ type pipeline struct {
 	applyQ     [][]*commit       // durable groups waiting to be applied
 	committing bool
 	applying   bool
+	paused     bool  // tests hold the committer between batches (export_test.go)
 	closing    bool  // Close waits for everything to be done
 	exit       bool  // the goroutines end
 	err        error // set once the engine stopped; fails everything queued
 	done       sync.WaitGroup
+	stats      Stats
+}
+
+// Stats counts what an engine's commit pipeline has done.
+type Stats struct {
+	Commits   int64 // journal-mode commits acknowledged
+	Groups    int64 // journal batches that carried commits
+	MarkOnly  int64 // journal batches that only advanced watermarks
+	Applied   int64 // commits applied in place
+	Rounds    int64 // apply rounds (each syncs every value it touched once)
+	Failed    int64 // commits failed before their commit point
+	MaxGroup  int64 // most commits in one batch
+	Queued    int64 // commits waiting for a batch now
+	Unapplied int64 // acknowledged commits not yet applied now
 }
 
 // markDelay is how long the committer keeps applied watermarks in the hope
@@ -169,6 +184,18 @@ func (p *pipeline) wait(ctx context.Context) error {
 	return p.err
 }
 
+// snapshot returns the pipeline's counters.
+func (p *pipeline) snapshot() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Queued = int64(len(p.queue))
+	for _, g := range p.applyQ {
+		st.Unapplied += int64(len(g))
+	}
+	return st
+}
+
 // quiet reports whether nothing is queued, being written, waiting to be
 // applied, being applied or waiting to be recorded. The caller holds p.mu.
 func (p *pipeline) quiet() bool {
@@ -206,7 +233,7 @@ func (p *pipeline) commitLoop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		for p.err == nil && !p.exit && !p.ready() {
+		for p.err == nil && !p.exit && (p.paused || !p.ready()) {
 			p.startLinger()
 			p.cond.Wait()
 		}
@@ -279,6 +306,15 @@ func (p *pipeline) commitGroup(ctx context.Context, queue []*commit, marks map[s
 		crashpoint.Hit(crashpoint.JournalAfterAppend)
 	}
 	failAll(group, nil) // acknowledge: durable
+	p.mu.Lock()
+	if len(group) > 0 {
+		p.stats.Groups++
+		p.stats.Commits += int64(len(group))
+		p.stats.MaxGroup = max(p.stats.MaxGroup, int64(len(group)))
+	} else {
+		p.stats.MarkOnly++
+	}
+	p.mu.Unlock()
 	if len(marks) > 0 {
 		crashpoint.Hit(crashpoint.JournalAfterMark)
 		e.unpend(marked)
@@ -331,6 +367,9 @@ func (p *pipeline) poison(h *holding, err error) {
 	h.mu.Unlock()
 	if len(failed) > 0 {
 		p.e.unpend(map[*holding]int{h: len(failed)})
+		p.mu.Lock()
+		p.stats.Failed += int64(len(failed))
+		p.mu.Unlock()
 	}
 	failAll(failed, err)
 }
@@ -426,7 +465,9 @@ func (p *pipeline) applyGroups(ctx context.Context, groups [][]*commit) error {
 		h.mu.Unlock()
 		p.marks[h.key] = max(p.marks[h.key], cs[len(cs)-1].rec.LSN)
 		p.marked[h] += len(cs)
+		p.stats.Applied += int64(len(cs))
 	}
+	p.stats.Rounds++
 	p.cond.Broadcast()
 	return nil
 }
