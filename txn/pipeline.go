@@ -75,6 +75,7 @@ type pipeline struct {
 	flush      bool              // someone waits for marks to be recorded now
 	linger     bool              // a markDelay timer is running
 	expired    bool              // it ran out
+	lingerGen  uint64            // raised whenever the committer takes work: older timers are void
 	applyQ     [][]*commit       // durable groups waiting to be applied
 	committing bool
 	applying   bool
@@ -218,10 +219,13 @@ func (p *pipeline) startLinger() {
 		return
 	}
 	p.linger = true
+	gen := p.lingerGen
 	time.AfterFunc(markDelay, func() {
 		p.mu.Lock()
-		p.linger, p.expired = false, true
-		p.cond.Broadcast()
+		if gen == p.lingerGen {
+			p.linger, p.expired = false, true
+			p.cond.Broadcast()
+		}
 		p.mu.Unlock()
 	})
 }
@@ -249,7 +253,8 @@ func (p *pipeline) commitLoop() {
 		queue, marks, marked := p.queue, p.marks, p.marked
 		p.queue = nil
 		p.marks, p.marked = make(map[string]uint64), make(map[*holding]int)
-		p.flush, p.expired = false, false
+		p.flush, p.expired, p.linger = false, false, false
+		p.lingerGen++
 		p.committing = true
 		p.mu.Unlock()
 		p.commitGroup(ctx, queue, marks, marked)
