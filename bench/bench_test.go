@@ -1,113 +1,104 @@
-// Package bench measures rangetx against what users would otherwise do.
-// Run with:
-//
-//	go test -run '^$' -bench . -benchmem ./bench
-//
-// Every benchmark updates 64 KiB inside a 64 MiB value on the local disk.
 package bench
 
 import (
-	"bytes"
 	"context"
+	"flag"
+	"fmt"
 	"os"
-	"path/filepath"
-	"syscall"
+	"strings"
 	"testing"
-
-	"github.com/rangetx/rangetx/txn"
 )
 
-const (
-	valueSize = 64 << 20
-	writeSize = 64 << 10
-)
+// The benchmarks run the cells of `rangetx bench`, with the quick run's
+// sizes unless -full is given:
+//
+//	go test -run '^$' -bench . -benchmem ./bench
+//	go test -run '^$' -bench 'Scenario2/.*/contender=journal' ./bench -args -full
+//
+// Each cell's setup is outside the timer. ns/op is wall time per write
+// over all writers (so, with many writers, the inverse of throughput);
+// p50-ns and p99-ns are single-write latencies; MB/s is payload.
+var full = flag.Bool("full", false, "use the sizes of the full run (values up to 1 GiB) instead of the quick run's")
 
-func setup(b *testing.B) (root string, patch []byte) {
-	root = b.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "v"), bytes.Repeat([]byte{7}, valueSize), 0o644); err != nil {
-		b.Fatal(err)
+// workerEnv makes the test binary a worker process of a multi-process cell
+// (scenario 5).
+const workerEnv = "RANGETX_BENCH_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) != "" {
+		if err := WorkerMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	return root, bytes.Repeat([]byte{9}, writeSize)
+	os.Exit(m.Run())
 }
 
-// offset spreads the writes over the value.
-func offset(i int) int64 { return int64(i*writeSize*7) % (valueSize - writeSize) }
+func benchPlan() Plan {
+	if *full {
+		return FullPlan()
+	}
+	return QuickPlan()
+}
 
-func benchMode(b *testing.B, mode txn.Mode) {
-	root, patch := setup(b)
-	ctx := context.Background()
-	e, err := txn.Open(ctx, root, &txn.Options{Mode: mode})
+func BenchmarkScenario1(b *testing.B) { benchScenario(b, 1) }
+func BenchmarkScenario2(b *testing.B) { benchScenario(b, 2) }
+func BenchmarkScenario3(b *testing.B) { benchScenario(b, 3) }
+func BenchmarkScenario4(b *testing.B) { benchScenario(b, 4) }
+func BenchmarkScenario5(b *testing.B) { benchScenario(b, 5) }
+
+// benchScenario runs one sub-benchmark per cell and contender, named
+// benchstat-style: BenchmarkScenario2/write=64KiB/contender=journal.
+func benchScenario(b *testing.B, id int) {
+	sc := benchPlan().Scenarios()[id-1]
+	for _, cell := range sc.Cells {
+		name := cellName(id, cell.Workload)
+		for _, c := range Contenders() {
+			b.Run(strings.TrimPrefix(name+"/contender="+c.Name(), "/"), func(b *testing.B) {
+				benchCell(b, id, cell, c)
+			})
+		}
+	}
+}
+
+func cellName(id int, wl Workload) string {
+	size := func(n int64) string { return strings.ReplaceAll(Size(n), " ", "") }
+	switch id {
+	case 2:
+		return "write=" + size(wl.WriteSize)
+	case 3:
+		return "value=" + size(wl.ValueSize)
+	case 4:
+		return fmt.Sprintf("writers=%d/values=%d", wl.Writers, wl.Values)
+	case 5:
+		return fmt.Sprintf("procs=%d/writers=%d", wl.Procs, wl.Writers)
+	}
+	return ""
+}
+
+func benchCell(b *testing.B, id int, cell Cell, c Contender) {
+	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
-	b.SetBytes(writeSize)
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
-			_, err := tx.WriteAt(patch, offset(i))
-			return err
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+	p := benchPlan()
+	p.Limits = Count(b.N)
+	b.StopTimer()
+	r := RunCell(context.Background(), Config{
+		Plan: p, Dir: b.TempDir(),
+		Worker: []string{exe}, WorkerEnv: []string{workerEnv + "=1"},
+		Timer: b,
+	}, id, cell, c)
+	b.StopTimer()
+	switch {
+	case r.Skipped != "":
+		b.Skip(r.Skipped)
+	case r.Error != "":
+		b.Fatal(r.Error)
 	}
-}
-
-func BenchmarkJournal(b *testing.B) { benchMode(b, txn.ModeJournal) }
-func BenchmarkCopy(b *testing.B)    { benchMode(b, txn.ModeCopy) }
-func BenchmarkAuto(b *testing.B)    { benchMode(b, txn.ModeAuto) }
-
-// BenchmarkNaiveRewrite is what stores do today for an atomic update: read
-// the whole value, patch it, write a temporary file, fsync, rename, fsync
-// the directory.
-func BenchmarkNaiveRewrite(b *testing.B) {
-	root, patch := setup(b)
-	path := filepath.Join(root, "v")
-	b.SetBytes(writeSize)
-	for i := 0; b.Loop(); i++ {
-		v, err := os.ReadFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		copy(v[offset(i):], patch)
-		tmp := path + ".tmp"
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.Write(v); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
-		if err := os.Rename(tmp, path); err != nil {
-			b.Fatal(err)
-		}
-		d, _ := os.Open(root)
-		d.Sync()
-		d.Close()
-	}
-}
-
-// BenchmarkRawPwrite is the physical floor: pwrite and fdatasync with no
-// atomicity at all.
-func BenchmarkRawPwrite(b *testing.B) {
-	root, patch := setup(b)
-	f, err := os.OpenFile(filepath.Join(root, "v"), os.O_RDWR, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	b.SetBytes(writeSize)
-	for i := 0; b.Loop(); i++ {
-		if _, err := f.WriteAt(patch, offset(i)); err != nil {
-			b.Fatal(err)
-		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
-			b.Fatal(err)
-		}
-	}
+	b.SetBytes(r.WriteSize)
+	b.ReportMetric(float64(r.P50.Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(r.P99.Nanoseconds()), "p99-ns")
+	b.ReportMetric(r.TxPerSec, "tx/s")
 }

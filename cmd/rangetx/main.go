@@ -9,6 +9,7 @@
 //	rangetx inspect --root DIR [--json]
 //	rangetx demo    [--root DIR]
 //	rangetx crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]
+//	rangetx bench   [--quick] [--json] [--out DIR] [--dir TMPDIR] [--scenarios 1,2,...] [--contenders journal,raw,...]
 //
 // --root may also come from RANGETX_ROOT, except for crashtest. Exit status:
 // 0 success, 1 error (the message on stderr names the key and the cause), 2
@@ -49,8 +50,10 @@ var commands = []command{
 	{"inspect", "inspect --root DIR [--json]", runInspect},
 	{"demo", "demo [--root DIR]", runDemo},
 	{"crashtest", "crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]", runCrashtest},
+	{"bench", "bench [--quick] [--json] [--out DIR] [--dir TMPDIR] [--scenarios 1,2,...] [--contenders journal,raw,...]", runBench},
 	{demoWorkerCmd, "", runDemoWorker},
 	{crashtestWorkerCmd, "", runCrashtestWorker},
+	{benchWorkerCmd, "", runBenchWorker},
 }
 
 func main() {
