@@ -348,6 +348,9 @@ func (j *Journal) MarkApplied(ctx context.Context, key string, lsn uint64) error
 // out of the database. If any entry in the journal is corrupt it returns no
 // records and an error wrapping ErrCorrupt that names the journal and the
 // LSN: a corrupt entry's key cannot be trusted, so it may belong to key.
+// The after-images of reference records (see segment.go) are read and
+// checked for the entries returned; a record whose own CRC holds names its
+// key reliably even if its after-images are damaged.
 func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("journal %s: pending: %w", j.id, err)
@@ -362,6 +365,7 @@ func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 		return nil, err
 	}
 	defer j.mu.RUnlock()
+	defer j.holdSegments()()
 	var out []Record
 	err = j.view(db, func(tx *bolt.Tx) error {
 		entries := tx.Bucket(entriesBucket)

@@ -225,7 +225,7 @@ func pwritev(f *os.File, bufs [][]byte, off int64) error {
 func (j *Journal) loadData(r *Record, ref *segRef) error {
 	f, err := j.segment(ref.seg)
 	if err != nil {
-		return err
+		return fmt.Errorf("lsn %d: %w", r.LSN, err)
 	}
 	buf := make([]byte, ref.n)
 	if _, err := f.ReadAt(buf, ref.off); err != nil {
@@ -243,6 +243,18 @@ func (j *Journal) loadData(r *Record, ref *segRef) error {
 		buf = buf[n:]
 	}
 	return nil
+}
+
+// holdSegments keeps a live journal's writer from reusing segment space
+// until the returned function is called, so a reader that saw a reference
+// in bbolt finds its bytes still there. A dead journal's segments are
+// never written.
+func (j *Journal) holdSegments() (release func()) {
+	if j.segs == nil {
+		return func() {}
+	}
+	j.wmu.Lock()
+	return j.wmu.Unlock
 }
 
 // segment returns segment n open for reading: the live journal's own file,

@@ -193,7 +193,7 @@ func TestWriteSegmentBatch(t *testing.T) {
 		t.Fatalf("small entry 1 has version %d (%d bytes), want 1", v, n)
 	}
 	for _, r := range recs {
-		if v, n := entryVersion(t, j, r.LSN); v != 2 || int64(n) >= r.Bytes() && r.Bytes() > 1000 {
+		if v, n := entryVersion(t, j, r.LSN); v != 2 || n > 200 {
 			t.Fatalf("entry %d: version %d, %d bytes for %d bytes of data; want a small reference record", r.LSN, v, n, r.Bytes())
 		}
 	}
@@ -214,8 +214,6 @@ func TestWriteSegmentBatch(t *testing.T) {
 			clear(rg.Data)
 		}
 	}
-	small := segCopy(rec("c", "inline"))
-	small.LSN = 1
 	got, err := j.Pending(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ func (j *Journal) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	defer j.mu.RUnlock()
+	defer j.holdSegments()()
 	err = j.view(db, func(tx *bolt.Tx) error {
 		applied := tx.Bucket(appliedBucket)
 		if applied != nil {
