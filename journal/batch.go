@@ -75,7 +75,7 @@ func (j *Journal) Write(ctx context.Context, b *Batch) error {
 	// Encode outside bbolt's write lock; only the LSN is patched in.
 	var refs []segRef
 	if j.segs != nil && batchBytes(b.Records) > j.inline {
-		if refs, err = j.segs.write(b.Records); err != nil {
+		if refs, err = j.segs.write(b.Records, j.readers.Load() > 0); err != nil {
 			var se *syncError
 			if errors.As(err, &se) {
 				j.broken.CompareAndSwap(nil, &err)

@@ -63,6 +63,7 @@ type Journal struct {
 	segs   *segWriter // a live journal's segment files; nil for a dead one
 	inline int64      // Options.InlineBytes
 
+	readers  atomic.Int64 // open Pending and Stats calls (see holdSegments)
 	segMu    sync.Mutex
 	readSegs [segments]*os.File // a dead journal's segment files, opened on use
 }
@@ -360,12 +361,12 @@ func (j *Journal) Pending(ctx context.Context, key string) ([]Record, error) {
 			return nil, fmt.Errorf("journal %s: pending: %w", j.id, err)
 		}
 	}
+	defer j.holdSegments()()
 	db, err := j.acquire()
 	if err != nil {
 		return nil, err
 	}
 	defer j.mu.RUnlock()
-	defer j.holdSegments()()
 	var out []Record
 	err = j.view(db, func(tx *bolt.Tx) error {
 		entries := tx.Bucket(entriesBucket)

@@ -122,10 +122,11 @@ func (w *segWriter) close() error {
 
 // place chooses where n bytes go: on at the head of the current segment,
 // or at the start of the other one once the current one is past the
-// limit and the other holds nothing live.
-func (w *segWriter) place(n int64) (uint32, int64) {
+// limit, the other holds nothing live and no reader is open (whose
+// snapshot may predate the deletions that freed it).
+func (w *segWriter) place(n int64, reading bool) (uint32, int64) {
 	other := (w.cur + 1) % segments
-	if w.head > 0 && w.head+n > w.limit && w.live[other] == 0 {
+	if w.head > 0 && w.head+n > w.limit && w.live[other] == 0 && !reading {
 		w.cur, w.head = other, 0
 	}
 	return w.cur, w.head
@@ -135,12 +136,12 @@ func (w *segWriter) place(n int64) (uint32, int64) {
 // segment chosen by place, with as few pwritev calls as the kernel allows,
 // syncs the segment and returns one reference per record. It does not
 // advance the head; commit does, once the references are stored.
-func (w *segWriter) write(recs []*Record) ([]segRef, error) {
+func (w *segWriter) write(recs []*Record, reading bool) ([]segRef, error) {
 	var total int64
 	for _, r := range recs {
 		total += r.Bytes()
 	}
-	seg, off := w.place(total)
+	seg, off := w.place(total, reading)
 	refs := make([]segRef, len(recs))
 	w.iov = w.iov[:0]
 	pos := off
@@ -247,14 +248,12 @@ func (j *Journal) loadData(r *Record, ref *segRef) error {
 
 // holdSegments keeps a live journal's writer from reusing segment space
 // until the returned function is called, so a reader that saw a reference
-// in bbolt finds its bytes still there. A dead journal's segments are
-// never written.
+// in bbolt finds its bytes still there; writes go on meanwhile, appending.
+// Call it before starting the bbolt read transaction. A dead journal's
+// segments are never written.
 func (j *Journal) holdSegments() (release func()) {
-	if j.segs == nil {
-		return func() {}
-	}
-	j.wmu.Lock()
-	return j.wmu.Unlock
+	j.readers.Add(1)
+	return func() { j.readers.Add(-1) }
 }
 
 // segment returns segment n open for reading: the live journal's own file,

@@ -25,12 +25,12 @@ func (j *Journal) Stats(ctx context.Context) (Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return st, fmt.Errorf("journal %s: stats: %w", j.id, err)
 	}
+	defer j.holdSegments()()
 	db, err := j.acquire()
 	if err != nil {
 		return st, err
 	}
 	defer j.mu.RUnlock()
-	defer j.holdSegments()()
 	err = j.view(db, func(tx *bolt.Tx) error {
 		applied := tx.Bucket(appliedBucket)
 		if applied != nil {
