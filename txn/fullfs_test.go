@@ -408,6 +408,7 @@ func TestDiskFillsDuringSequence(t *testing.T) {
 			if err := writeTx(e2, "v", []byte("after"), 100); err != nil {
 				t.Fatalf("commit after freeing space: %v", err)
 			}
+			flush(t, e2)
 			if got := rawValue(t, root, "v"); !bytes.Equal(got, patched(want, []byte("after"), 100)) {
 				t.Fatal("the commit after recovery is not in the value")
 			}

@@ -137,7 +137,7 @@ func (e *Engine) holdingOf(key string) *holding {
 // made outside the journal (copy mode, Put, Delete).
 func (e *Engine) drain(h *holding) error {
 	if e.pipe != nil {
-		e.pipe.flushMarks()
+		defer e.pipe.hurryUp()()
 	}
 	e.hmu.Lock()
 	defer e.hmu.Unlock()

@@ -77,6 +77,10 @@ type pipeline struct {
 	expired    bool              // it ran out
 	lingerGen  uint64            // raised whenever the committer takes work: older timers are void
 	applyQ     [][]*commit       // durable groups waiting to be applied
+	applyAt    time.Time         // when the oldest of them became durable
+	applyBytes int64             // their after-image bytes
+	applyTimer bool              // a timer will wake the applier at applyAt+applyDelay
+	hurry      int               // callers waiting for the pipeline to empty (drain, Flush, Close)
 	committing bool
 	applying   bool
 	paused     bool  // tests hold the committer between batches (export_test.go)
@@ -104,6 +108,17 @@ type Stats struct {
 // of a record batch to ride along with.
 const markDelay = time.Millisecond
 
+// The applier lets durable commits gather for up to applyDelay, or until
+// they hold applyMaxBytes, before a round: each round fdatasyncs every
+// value it touches once, so gathering turns one value sync per commit into
+// one per round, and rewrites of the same bytes reach the disk once. A
+// caller that needs the values' files current (Flush, Close, a copy-mode
+// commit, Put, Delete) cuts the wait short.
+const (
+	applyDelay    = 5 * time.Millisecond
+	applyMaxBytes = 16 << 20
+)
+
 // applyParallel bounds the values one apply round writes at once.
 const applyParallel = 8
 
@@ -127,14 +142,6 @@ func (p *pipeline) submit(c *commit) {
 	}
 	p.queue = append(p.queue, c)
 	p.cond.Broadcast()
-}
-
-// flushMarks asks the committer to record applied watermarks at once.
-func (p *pipeline) flushMarks() {
-	p.mu.Lock()
-	p.flush = true
-	p.cond.Broadcast()
-	p.mu.Unlock()
 }
 
 // stop fails everything queued with err; both goroutines end once they
@@ -164,7 +171,7 @@ func (p *pipeline) close() {
 }
 
 // wait waits until the pipeline is quiet, the engine stopped or ctx ends,
-// asking the committer to record waiting watermarks at once.
+// asking the applier and the committer not to gather meanwhile.
 func (p *pipeline) wait(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() {
 		p.mu.Lock()
@@ -172,14 +179,13 @@ func (p *pipeline) wait(ctx context.Context) error {
 		p.mu.Unlock()
 	})
 	defer stop()
+	defer p.hurryUp()()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.err == nil && !p.quiet() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p.flush = true
-		p.cond.Broadcast()
 		p.cond.Wait()
 	}
 	return p.err
@@ -209,7 +215,7 @@ func (p *pipeline) ready() bool {
 	if len(p.queue) > 0 {
 		return true
 	}
-	return len(p.marks) > 0 && (p.flush || p.expired || p.closing)
+	return len(p.marks) > 0 && (p.flush || p.expired || p.closing || p.hurry > 0)
 }
 
 // startLinger starts the markDelay timer for waiting marks. The caller
@@ -326,7 +332,13 @@ func (p *pipeline) commitGroup(ctx context.Context, queue []*commit, marks map[s
 	}
 	if len(group) > 0 {
 		p.mu.Lock()
+		if len(p.applyQ) == 0 {
+			p.applyAt = time.Now()
+		}
 		p.applyQ = append(p.applyQ, group)
+		for _, r := range recs {
+			p.applyBytes += r.Bytes()
+		}
 		p.cond.Broadcast()
 		p.mu.Unlock()
 	}
@@ -395,14 +407,15 @@ func (p *pipeline) applyLoop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		for p.err == nil && !p.exit && len(p.applyQ) == 0 {
+		for p.err == nil && !p.exit && !p.applyReady() {
+			p.wakeApplier()
 			p.cond.Wait()
 		}
 		if p.err != nil || p.exit {
 			return
 		}
 		groups := p.applyQ
-		p.applyQ = nil
+		p.applyQ, p.applyBytes = nil, 0
 		p.applying = true
 		p.mu.Unlock()
 		err := p.applyGroups(ctx, groups)
@@ -412,6 +425,45 @@ func (p *pipeline) applyLoop() {
 		p.mu.Lock()
 		p.applying = false
 		p.cond.Broadcast()
+	}
+}
+
+// applyReady reports whether the applier should start a round now. The
+// caller holds p.mu.
+func (p *pipeline) applyReady() bool {
+	if len(p.applyQ) == 0 {
+		return false
+	}
+	return p.hurry > 0 || p.closing || p.applyBytes >= applyMaxBytes || time.Since(p.applyAt) >= applyDelay
+}
+
+// wakeApplier makes sure a timer wakes the applier when its waiting groups
+// are old enough. The caller holds p.mu.
+func (p *pipeline) wakeApplier() {
+	if len(p.applyQ) == 0 || p.applyTimer {
+		return
+	}
+	p.applyTimer = true
+	time.AfterFunc(time.Until(p.applyAt.Add(applyDelay)), func() {
+		p.mu.Lock()
+		p.applyTimer = false
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+}
+
+// hurryUp makes the applier and committer skip their waits until the
+// returned function is called.
+func (p *pipeline) hurryUp() (done func()) {
+	p.mu.Lock()
+	p.hurry++
+	p.flush = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.hurry--
+		p.mu.Unlock()
 	}
 }
 
