@@ -36,7 +36,8 @@ func (tx *Tx) commit() error {
 	tx.endTurn()
 	tx.mu.Unlock()
 	if c != nil {
-		<-c.done // durable, or failed
+		tx.e.pipe.lead() // with the turn passed on
+		<-c.done         // durable, or failed
 		err = c.err
 	}
 	tx.e.active.Done()

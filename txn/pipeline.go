@@ -55,11 +55,12 @@ func overlayRecord(p []byte, off int64, c *commit) {
 }
 
 // pipeline is journal mode's group commit. Transactions queue their
-// records and are acknowledged when the record is durable; one committer
-// goroutine writes whatever is queued as one journal batch (one segment
-// sync and one bbolt commit however many transactions and values it
-// holds), so a lone writer waits for nobody and concurrent writers share
-// syncs. One applier goroutine then writes durable records in place,
+// records and are acknowledged when the record is durable. Whoever finds
+// no batch being written — the committing transaction itself (lead), or
+// else the committer goroutine once the batch in progress ends — writes
+// whatever is queued as one journal batch (one segment sync and one bbolt
+// commit however many transactions and values it holds), so a lone writer
+// waits for nobody and concurrent writers share syncs. One applier goroutine then writes durable records in place,
 // syncing each value once per round, and hands their watermarks back to
 // the committer, which records them in its next batch: under load
 // watermarks cost nothing extra; when no record comes along within
@@ -132,7 +133,8 @@ func newPipeline(e *Engine) *pipeline {
 }
 
 // submit queues c. The caller has put c in its holding's overlay and
-// counted it pending.
+// counted it pending, and calls lead once it has passed the value's turn
+// on.
 func (p *pipeline) submit(c *commit) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -141,7 +143,39 @@ func (p *pipeline) submit(c *commit) {
 		return
 	}
 	p.queue = append(p.queue, c)
+	// No wake-up: lead writes it on the caller's goroutine if nobody is
+	// writing, and a batch being written wakes the committer when done.
+}
+
+// lead writes everything queued as one batch on the caller's goroutine if
+// no batch is being written: a lone writer's commit then needs no hand-off
+// to another goroutine and back. Otherwise the committer goroutine takes
+// the queue when the batch in progress ends.
+func (p *pipeline) lead() {
+	p.mu.Lock()
+	if p.committing || p.paused || p.exit || p.err != nil || len(p.queue) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	queue, marks, marked := p.take()
+	p.mu.Unlock()
+	p.commitGroup(context.Background(), queue, marks, marked)
+	p.mu.Lock()
+	p.committing = false
 	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// take hands the queue and the waiting watermarks to a batch about to be
+// written. The caller holds p.mu; it must clear p.committing afterwards.
+func (p *pipeline) take() ([]*commit, map[string]uint64, map[*holding]int) {
+	queue, marks, marked := p.queue, p.marks, p.marked
+	p.queue = nil
+	p.marks, p.marked = make(map[string]uint64), make(map[*holding]int)
+	p.flush, p.expired, p.linger = false, false, false
+	p.lingerGen++
+	p.committing = true
+	return queue, marks, marked
 }
 
 // stop fails everything queued with err; both goroutines end once they
@@ -243,7 +277,7 @@ func (p *pipeline) commitLoop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		for p.err == nil && !p.exit && (p.paused || !p.ready()) {
+		for p.err == nil && !p.exit && (p.paused || p.committing || !p.ready()) {
 			p.startLinger()
 			p.cond.Wait()
 		}
@@ -256,12 +290,7 @@ func (p *pipeline) commitLoop() {
 			failAll(queue, err)
 			return
 		}
-		queue, marks, marked := p.queue, p.marks, p.marked
-		p.queue = nil
-		p.marks, p.marked = make(map[string]uint64), make(map[*holding]int)
-		p.flush, p.expired, p.linger = false, false, false
-		p.lingerGen++
-		p.committing = true
+		queue, marks, marked := p.take()
 		p.mu.Unlock()
 		p.commitGroup(ctx, queue, marks, marked)
 		p.mu.Lock()
