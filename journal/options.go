@@ -40,7 +40,7 @@ const (
 	// DefaultInlineBytes: below it one bbolt commit (two fdatasyncs of a
 	// few pages) is cheaper than a segment write and sync plus a commit.
 	DefaultInlineBytes  = 16 << 10
-	DefaultSegmentBytes = 64 << 20
+	DefaultSegmentBytes = 16 << 20
 )
 
 func (o *Options) inlineBytes() int64 {
