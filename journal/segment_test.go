@@ -169,7 +169,7 @@ func entryVersion(t *testing.T, j *journal.Journal, lsn uint64) (byte, int) {
 // too, in memory of its own.
 func TestWriteSegmentBatch(t *testing.T) {
 	dir := t.TempDir()
-	j := createSeg(t, dir, nil)
+	j := createSeg(t, dir, &journal.Options{InlineBytes: 16 << 10})
 	appendAll(t, j, rec("c", "inline")) // LSN 1, small: stays in bbolt
 	recs := []*journal.Record{
 		segRec("a", 1, 9000, 0, 3000),

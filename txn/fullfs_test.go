@@ -128,7 +128,7 @@ func fullDiskOpts(t *testing.T, opts *txn.Options, slack int64) (e *txn.Engine, 
 // commit point, so nothing was committed. The value is unchanged, the
 // engine goes on, and after space is freed the same engine commits.
 func TestFullDiskJournalSegment(t *testing.T) {
-	e, root, filler, old := fullDisk(t, txn.ModeJournal, 16<<10)
+	e, root, filler, old := fullDiskOpts(t, &txn.Options{Mode: txn.ModeJournal, Journal: &journal.Options{InlineBytes: 16 << 10}}, 16<<10)
 	data := pattern(128<<10, 0x5a)
 	err := writeTx(e, "v", data, 64<<10)
 	if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, txn.ErrNeedsRecovery) {
@@ -319,7 +319,7 @@ func TestDiskFillsDuringSequence(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := mountTmpfs(t, 1<<20)
 			ballast := filepath.Join(dir, "ballast")
-			if err := os.WriteFile(ballast, pattern(256<<10, 1), 0o600); err != nil {
+			if err := os.WriteFile(ballast, pattern(448<<10, 1), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			root := filepath.Join(dir, "store")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/rangetx/rangetx/lock"
 	"github.com/rangetx/rangetx/store"
@@ -33,8 +34,11 @@ type holding struct {
 	marked bool        // the value's marker names this engine's journal
 
 	// Guarded by Engine.hmu.
-	users   int // goroutines holding or waiting for the turn
-	pending int // journal commits not yet applied and watermarked
+	users    int           // goroutines holding or waiting for the turn
+	pending  int           // journal commits not yet applied and watermarked
+	lockedAt time.Time     // when the lock was taken
+	closing  bool          // held past holdLimit: admits nobody new
+	gone     chan struct{} // closed when the holding is let go
 
 	// Guarded by mu.
 	mu     sync.Mutex
@@ -44,15 +48,36 @@ type holding struct {
 }
 
 func newHolding(key string) *holding {
-	return &holding{key: key, turn: make(chan struct{}, 1)}
+	return &holding{key: key, turn: make(chan struct{}, 1), gone: make(chan struct{})}
 }
+
+// holdLimit bounds how long one engine keeps a value's lock while new
+// transactions keep arriving: past it, new arrivals wait until the engine
+// has applied what it committed and released the lock, so writers and
+// readers in other processes get their turn (the lock's turnstile queues a
+// waiting writer of another process ahead of this one's next attempt).
+const holdLimit = 100 * time.Millisecond
 
 // acquire takes key's turn in this engine, taking the value's exclusive
 // lock first if the engine does not hold it yet. The caller must call
 // release.
 func (e *Engine) acquire(ctx context.Context, key string) (*holding, error) {
-	e.hmu.Lock()
-	h := e.holds[key]
+	var h *holding
+	for {
+		e.hmu.Lock()
+		h = e.holds[key]
+		if h != nil && !h.closing && !h.lockedAt.IsZero() && time.Since(h.lockedAt) > holdLimit {
+			h.closing = true
+		}
+		if h == nil || !h.closing {
+			break
+		}
+		gone := h.gone
+		e.hmu.Unlock()
+		if err := e.waitGone(ctx, key, gone); err != nil {
+			return nil, err
+		}
+	}
 	if h == nil {
 		h = newHolding(key)
 		e.holds[key] = h
@@ -76,8 +101,25 @@ func (e *Engine) acquire(ctx context.Context, key string) (*holding, error) {
 			return nil, err
 		}
 		h.unlock = unlock
+		e.hmu.Lock()
+		h.lockedAt = time.Now()
+		e.hmu.Unlock()
 	}
 	return h, nil
+}
+
+// waitGone waits until a closing holding is let go, hurrying the pipeline
+// along meanwhile.
+func (e *Engine) waitGone(ctx context.Context, key string, gone <-chan struct{}) error {
+	if e.pipe != nil {
+		defer e.pipe.hurryUp()()
+	}
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("txn: lock %q: %w", key, ctx.Err())
+	}
 }
 
 // release gives up the turn taken by acquire.
@@ -106,6 +148,7 @@ func (e *Engine) detach(h *holding) bool {
 		return false
 	}
 	delete(e.holds, h.key)
+	close(h.gone) // a new holding may start; its lock waits for letGo
 	return true
 }
 

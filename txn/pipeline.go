@@ -116,7 +116,7 @@ const markDelay = time.Millisecond
 // caller that needs the values' files current (Flush, Close, a copy-mode
 // commit, Put, Delete) cuts the wait short.
 const (
-	applyDelay    = 5 * time.Millisecond
+	applyDelay    = 20 * time.Millisecond
 	applyMaxBytes = 16 << 20
 )
 
