@@ -7,10 +7,10 @@ package txn
 func PauseCommits(e *Engine) (resume func()) {
 	p := e.pipe
 	p.mu.Lock()
+	p.paused = true // first, so a busy committer cannot start another batch
 	for p.committing {
 		p.cond.Wait()
 	}
-	p.paused = true
 	p.mu.Unlock()
 	return func() {
 		p.mu.Lock()

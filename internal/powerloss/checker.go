@@ -17,8 +17,8 @@ import (
 //
 //   - a value's file is written or truncated in place while no journal
 //     record for that value is durable and unapplied;
-//   - a value's watermark is advanced while the value's file has unsynced
-//     data;
+//   - a watermark retires a value's last durable record while the value's
+//     file has unsynced data;
 //   - a file with unsynced data is renamed (over a value);
 //   - a value's file is created in place rather than renamed into place.
 //
@@ -102,12 +102,15 @@ func (c *Checker) Journal(name, key string) {
 	switch name {
 	case crashpoint.JournalAppended:
 		c.pending[key]++
-	case crashpoint.JournalMark:
-		if c.sim.FS.Unsynced(filepath.Join(c.sim.Root, filepath.FromSlash(key))) {
-			c.violate("watermark of %q advanced before its value was synced", key)
-		}
 	case crashpoint.JournalDropped:
+		// A watermark retired one of key's records. Newer durable records
+		// may be mid-apply (the pipeline applies while it records older
+		// watermarks), but once none is left the value's file must be
+		// synced: its unsynced bytes would belong to no durable record.
 		c.pending[key]--
+		if c.pending[key] <= 0 && c.sim.FS.Unsynced(filepath.Join(c.sim.Root, filepath.FromSlash(key))) {
+			c.violate("watermark of %q retired its last record before its value was synced", key)
+		}
 	}
 }
 
