@@ -37,11 +37,13 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	// DefaultInlineBytes: up to this many bytes one bbolt commit (two
-	// fdatasyncs) was measured cheaper than a segment write and sync plus
-	// a commit; far larger batches are where bbolt's page preparation
-	// dominates.
-	DefaultInlineBytes  = 256 << 10
+	// DefaultInlineBytes: below it one bbolt commit (two fdatasyncs of a
+	// few pages) is cheaper than a segment write and sync plus a commit.
+	// Above it bbolt's cost grows with the after-images it keeps: measured
+	// here, 64 KiB records committed while a dozen earlier ones awaited
+	// their watermark took 1.06 ms inline against 0.68 ms through a
+	// segment.
+	DefaultInlineBytes  = 16 << 10
 	DefaultSegmentBytes = 16 << 20
 )
 
