@@ -109,8 +109,9 @@ func (tx *Tx) commitMode() Mode {
 	return ModeJournal
 }
 
-// maxJournalBytes is the most a journal record may carry: bbolt refuses
-// values of 2 GiB and more, and long before that a copy is cheaper.
+// maxJournalBytes is the most a journal record may carry; a transaction
+// staging more is copied. The overlay keeps a queued record's bytes in
+// memory until it is applied, and so far beyond this a copy is cheaper.
 const maxJournalBytes = 1 << 30
 
 func (tx *Tx) ranges() []store.Range {

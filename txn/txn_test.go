@@ -513,7 +513,7 @@ func TestAutoMode(t *testing.T) {
 	for _, c := range []struct {
 		n       int
 		inPlace bool
-	}{{4 << 10, true}, {256 << 10, true}, {256<<10 + 1, false}, {1 << 20, false}} {
+	}{{4 << 10, true}, {512 << 10, true}, {512<<10 + 1, false}, {1 << 20, false}} {
 		before := inode()
 		err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
 			_, err := tx.WriteAt(bytes.Repeat([]byte{1}, c.n), 0)
