@@ -10,15 +10,25 @@ import (
 )
 
 // Commit makes the staged writes part of the value, all or nothing, and
-// releases the value's lock.
+// passes the value's turn to the next transaction.
 //
-// When Commit returns nil the new contents are durable. When it returns an
-// error that does not wrap ErrNeedsRecovery nothing was written. An error
-// wrapping ErrNeedsRecovery means an I/O error struck after the journal
-// append began: the engine has stopped, and recovery will leave the value
-// either as before or, if the journal record became durable, as committed —
-// never a mix. A cancelled context before the commit point commits nothing;
-// after the commit point the commit runs to the end regardless.
+// When Commit returns nil the new contents are durable: in copy mode the
+// value's file has been replaced and synced; in journal mode the record is
+// in the journal (the commit point) and the in-place write follows in the
+// background (see Engine.Flush), so a crash from then on cannot lose it.
+// Journal commits of concurrent transactions share one journal write, and
+// the next transaction on the value may begin as soon as this one is
+// queued, reading its writes.
+//
+// An error that does not wrap ErrNeedsRecovery means nothing was written:
+// a cancelled context, a full disk before the commit point, ErrAborted
+// (an earlier transaction on the value, whose writes this one may have
+// read, failed), and so on. An error wrapping ErrNeedsRecovery means an
+// I/O error struck after the journal write began: the engine has stopped,
+// and recovery will leave the value either as before or, if the record
+// became durable, as committed — never a mix. A cancelled context before
+// the commit point commits nothing; after it the commit runs to the end
+// regardless.
 func (tx *Tx) Commit() error {
 	if tx.managed {
 		return ErrManagedTx

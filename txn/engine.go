@@ -13,7 +13,10 @@
 // When Commit returns nil the new contents are durable: they were fsynced,
 // to the journal or in place, before Commit returned, so a crash of the
 // process cannot lose them, and the order of writes and syncs is the one
-// that also survives power loss (see DESIGN.md). A crash at any moment leaves each
+// that also survives power loss (see DESIGN.md). Journal-mode commits go
+// through a pipeline: concurrent commits share one journal write, the next
+// transaction on a value starts once the previous one is queued, and the
+// in-place writes follow in the background (Engine.Flush waits for them). A crash at any moment leaves each
 // value equal to its state after some prefix of its committed transactions,
 // never a mix; recovery (run by Open, by the next holder of the value's lock,
 // or by `rangetx recover`) finishes what a crash interrupted.
@@ -353,14 +356,14 @@ func (e *Engine) Stat(ctx context.Context, key string) (store.Info, error) {
 }
 
 // Put replaces key's whole value with the bytes of r, atomically and
-// durably (temporary file, fsync, rename, directory fsync), under the
-// value's exclusive lock.
+// durably (temporary file, fsync, rename, directory fsync), holding the
+// value's turn, once every journal commit queued on the value is applied.
 func (e *Engine) Put(ctx context.Context, key string, r io.Reader) error {
 	return e.exclusive(ctx, key, func() error { return e.st.Put(ctx, key, r) })
 }
 
-// Delete removes key's value durably under its exclusive lock. A missing
-// value is store.ErrNotFound.
+// Delete removes key's value durably, holding its turn, once every journal
+// commit queued on it is applied. A missing value is store.ErrNotFound.
 func (e *Engine) Delete(ctx context.Context, key string) error {
 	return e.exclusive(ctx, key, func() error { return e.st.Delete(ctx, key) })
 }
@@ -381,8 +384,9 @@ func (e *Engine) exclusive(ctx context.Context, key string, fn func() error) err
 	return e.stopIfNotDurable(fn())
 }
 
-// Begin starts a transaction on key, holding the value's exclusive lock
-// until Commit or Rollback. The value need not exist yet. The caller must
+// Begin starts a transaction on key, holding the value's turn until Commit
+// or Rollback (see Tx); it does not wait for journal commits queued on the
+// value before it. The value need not exist yet. The caller must
 // end the transaction; Do does that for you. Locks are not recursive: while
 // the transaction is open, do not call the engine on the same key, and take
 // several values' transactions in one fixed order.

@@ -11,11 +11,14 @@ import (
 	"github.com/rangetx/rangetx/store"
 )
 
-// Tx is a transaction on one value. It holds the value's exclusive lock from
-// Begin until Commit or Rollback, so no other writer or reader of the value,
-// in any process, runs meanwhile. Writes are staged in memory (memory grows
-// with the bytes written, not with the value) and reach the store only in
-// Commit, all or nothing.
+// Tx is a transaction on one value. It holds the value's turn from Begin
+// until Commit or Rollback: no other transaction or engine read of the
+// value runs meanwhile, in this process or any other (the engine holds the
+// value's exclusive lock for as long as it has transactions or commits on
+// it in flight). It reads the value as every transaction committed before
+// it left it, including journal commits still queued. Writes are staged in
+// memory (memory grows with the bytes written, not with the value) and
+// reach the store only in Commit, all or nothing.
 //
 // A Tx is safe for concurrent use by several goroutines. Once Commit or
 // Rollback has been called every method returns ErrTxDone.
