@@ -126,12 +126,12 @@ func (r *Record) MarshalBinary() ([]byte, error) {
 	return r.appendTo(make([]byte, 0, r.encodedLen())), nil
 }
 
-// appendTo encodes a checked record.
-func (r *Record) appendTo(b []byte) []byte {
-	start := len(b)
+// appendHead encodes a checked record's fields up to and including its
+// range count, as version ver.
+func (r *Record) appendHead(b []byte, ver byte) []byte {
 	le := binary.LittleEndian
 	b = append(b, magic...)
-	b = append(b, version)
+	b = append(b, ver)
 	b = append(b, r.TxID[:]...)
 	b = le.AppendUint64(b, r.LSN)
 	b = le.AppendUint64(b, uint64(r.BaseSize))
@@ -139,7 +139,14 @@ func (r *Record) appendTo(b []byte) []byte {
 	b = le.AppendUint64(b, uint64(r.Size))
 	b = le.AppendUint32(b, uint32(len(r.Key)))
 	b = append(b, r.Key...)
-	b = le.AppendUint32(b, uint32(len(r.Ranges)))
+	return le.AppendUint32(b, uint32(len(r.Ranges)))
+}
+
+// appendTo encodes a checked record.
+func (r *Record) appendTo(b []byte) []byte {
+	start := len(b)
+	le := binary.LittleEndian
+	b = r.appendHead(b, version)
 	for _, rg := range r.Ranges {
 		b = le.AppendUint64(b, uint64(rg.Off))
 		b = le.AppendUint64(b, uint64(len(rg.Data)))

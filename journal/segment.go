@@ -62,16 +62,7 @@ func segPath(dir, id string, n uint32) string {
 func appendRef(b []byte, r *Record, ref *segRef) []byte {
 	start := len(b)
 	le := binary.LittleEndian
-	b = append(b, magic...)
-	b = append(b, refVersion)
-	b = append(b, r.TxID[:]...)
-	b = le.AppendUint64(b, r.LSN)
-	b = le.AppendUint64(b, uint64(r.BaseSize))
-	b = le.AppendUint64(b, uint64(r.MinSize))
-	b = le.AppendUint64(b, uint64(r.Size))
-	b = le.AppendUint32(b, uint32(len(r.Key)))
-	b = append(b, r.Key...)
-	b = le.AppendUint32(b, uint32(len(r.Ranges)))
+	b = r.appendHead(b, refVersion)
 	for _, rg := range r.Ranges {
 		b = le.AppendUint64(b, uint64(rg.Off))
 		b = le.AppendUint64(b, uint64(len(rg.Data)))

@@ -133,29 +133,23 @@ func (e *Engine) fail(cause error) error {
 	if e.pipe != nil {
 		e.pipe.stop(failed)
 	}
-	e.hmu.Lock()
-	var gone []*holding
-	for _, h := range e.holds {
-		h.pending = 0 // nobody will apply them now
-		if e.detach(h) {
-			gone = append(gone, h)
-		}
-	}
-	e.drained.Broadcast()
-	e.hmu.Unlock()
-	for _, h := range gone {
-		e.letGo(h)
-	}
+	e.unpendWhere(func(h *holding) int { return h.pending }) // nobody will apply them now
 	return failed
 }
 
 // unpend records that commits of the given holdings are applied and
 // watermarked (or failed), letting go of holdings nobody needs any more.
 func (e *Engine) unpend(done map[*holding]int) {
+	e.unpendWhere(func(h *holding) int { return done[h] })
+}
+
+// unpendWhere lowers each holding's pending count by n(h), called with
+// e.hmu held, and lets go of the holdings nobody needs any more.
+func (e *Engine) unpendWhere(n func(h *holding) int) {
 	e.hmu.Lock()
 	var gone []*holding
-	for h, n := range done {
-		h.pending = max(h.pending-n, 0)
+	for _, h := range e.holds {
+		h.pending = max(h.pending-n(h), 0)
 		if e.detach(h) {
 			gone = append(gone, h)
 		}

@@ -137,12 +137,16 @@ func newPipeline(e *Engine) *pipeline {
 // on.
 func (p *pipeline) submit(c *commit) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err != nil {
-		failAll([]*commit{c}, p.err)
-		return
+	err := p.err
+	if err == nil {
+		p.queue = append(p.queue, c)
 	}
-	p.queue = append(p.queue, c)
+	p.mu.Unlock()
+	if err != nil {
+		// The engine stopped: c fails, and no longer holds its value.
+		p.e.unpend(map[*holding]int{c.h: 1})
+		failAll([]*commit{c}, err)
+	}
 	// No wake-up: lead writes it on the caller's goroutine if nobody is
 	// writing, and a batch being written wakes the committer when done.
 }
