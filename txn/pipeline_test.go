@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,5 +291,65 @@ func TestCopyCommitWaitsForQueuedJournal(t *testing.T) {
 	flush(t, e)
 	if m := markerOf(t, root, "v"); m != "" {
 		t.Fatalf("marker %q left", m)
+	}
+}
+
+// TestBusyValueLetsOthersIn: an engine whose writers keep a value's
+// pipeline busy without pause still lets another engine (here in the same
+// process, with its own lock files, as another process would be) take the
+// value within a bounded time: past its hold limit the busy engine admits
+// nobody new until it has drained and released the lock.
+func TestBusyValueLetsOthersIn(t *testing.T) {
+	root := t.TempDir()
+	busy := openLocal(t, root, txn.ModeJournal)
+	put(t, busy, "v", make([]byte, 1<<20))
+	other := openLocal(t, root, txn.ModeJournal)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var commits atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := writeTx(busy, "v", []byte{byte('a' + w)}, int64(w)*4096); err != nil {
+					t.Error(err)
+					return
+				}
+				commits.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	for commits.Load() < 50 { // the busy engine is at full speed
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 5 {
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := txn.Do(c, other, "v", func(tx *txn.Tx) error {
+			_, err := tx.WriteAt([]byte{byte('0' + i)}, 100000)
+			return err
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("transaction %d of the other engine while the value is busy: %v", i, err)
+		}
+	}
+	if got := get(t, other, "v"); got[100000] != '4' {
+		t.Fatalf("byte written by the other engine = %q, want '4'", got[100000])
+	}
+	before := commits.Load()
+	time.Sleep(50 * time.Millisecond)
+	if commits.Load() == before {
+		t.Fatal("the busy engine stopped committing")
 	}
 }
