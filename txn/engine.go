@@ -192,15 +192,6 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Stats returns counters of the engine's commit pipeline (all zero for an
-// engine without a journal). Safe for concurrent use.
-func (e *Engine) Stats() Stats {
-	if e.pipe == nil {
-		return Stats{}
-	}
-	return e.pipe.snapshot()
-}
-
 // Close waits for open transactions to finish (a transaction that is never
 // committed or rolled back blocks it forever, as in bbolt) and for every
 // acknowledged commit to be applied in place, then releases the journal

@@ -60,11 +60,12 @@ func overlayRecord(p []byte, off int64, c *commit) {
 // else the committer goroutine once the batch in progress ends — writes
 // whatever is queued as one journal batch (one segment sync and one bbolt
 // commit however many transactions and values it holds), so a lone writer
-// waits for nobody and concurrent writers share syncs. One applier goroutine then writes durable records in place,
-// syncing each value once per round, and hands their watermarks back to
-// the committer, which records them in its next batch: under load
-// watermarks cost nothing extra; when no record comes along within
-// markDelay they are written alone.
+// waits for nobody and concurrent writers share syncs. One applier
+// goroutine then writes durable records in place, syncing each value once
+// per round, and hands their watermarks back to the committer, which
+// records them in its next batch: under load watermarks cost nothing
+// extra; when no record comes along within markDelay they are written
+// alone.
 type pipeline struct {
 	e *Engine
 
@@ -90,19 +91,6 @@ type pipeline struct {
 	err        error // set once the engine stopped; fails everything queued
 	done       sync.WaitGroup
 	stats      Stats
-}
-
-// Stats counts what an engine's commit pipeline has done.
-type Stats struct {
-	Commits   int64 // journal-mode commits acknowledged
-	Groups    int64 // journal batches that carried commits
-	MarkOnly  int64 // journal batches that only advanced watermarks
-	Applied   int64 // commits applied in place
-	Rounds    int64 // apply rounds (each syncs every value it touched once)
-	Failed    int64 // commits failed before their commit point
-	MaxGroup  int64 // most commits in one batch
-	Queued    int64 // commits waiting for a batch now
-	Unapplied int64 // acknowledged commits not yet applied now
 }
 
 // markDelay is how long the committer keeps applied watermarks in the hope
