@@ -63,6 +63,9 @@ func (tx *Tx) commitLocked() (*commit, error) {
 	if !tx.changed() {
 		return nil, nil
 	}
+	if tx.remove {
+		return nil, tx.commitDelete()
+	}
 	if err := tx.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("txn: commit %q: %w", tx.key, err)
 	}
@@ -94,6 +97,9 @@ func (tx *Tx) aborted() error {
 func (tx *Tx) changed() bool {
 	if !tx.exists {
 		return tx.touched
+	}
+	if tx.remove {
+		return true
 	}
 	return tx.staged.bytes > 0 || tx.size != tx.base || tx.minSize != tx.base
 }
@@ -173,6 +179,18 @@ func (tx *Tx) queueJournal() (*commit, error) {
 	e.hmu.Unlock()
 	e.pipe.submit(c)
 	return c, nil
+}
+
+// commitDelete deletes the value once no journal commit on it is pending
+// (a later replay would find it gone).
+func (tx *Tx) commitDelete() error {
+	if err := tx.e.drain(tx.h); err != nil {
+		return err
+	}
+	if err := tx.e.st.Delete(tx.ctx, tx.key); err != nil {
+		return fmt.Errorf("txn: commit %q: %w", tx.key, tx.e.stopIfNotDurable(err))
+	}
+	return nil
 }
 
 // commitCopy is the copy-mode protocol: a patched copy beside the value,

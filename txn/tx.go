@@ -36,6 +36,7 @@ type Tx struct {
 	mode    Mode
 	exists  bool  // the value existed at Begin
 	touched bool  // a write or resize happened (creates a missing value)
+	remove  bool  // Delete was the last change: the commit deletes the value
 	base    int64 // size at Begin
 	minSize int64 // smallest size the value was cut to
 	size    int64 // current size
@@ -76,7 +77,7 @@ func (tx *Tx) Exists() (bool, error) {
 	if tx.done {
 		return false, ErrTxDone
 	}
-	return tx.exists || tx.touched, nil
+	return (tx.exists && !tx.remove) || tx.touched, nil
 }
 
 // ReadAt reads len(p) bytes at off, seeing the transaction's own staged
@@ -135,7 +136,7 @@ func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // as os.File: no growth, no creation
 	}
-	tx.touched = true
+	tx.touched, tx.remove = true, false
 	tx.staged.write(off, p)
 	tx.size = max(tx.size, off+int64(len(p)))
 	return len(p), nil
@@ -153,12 +154,29 @@ func (tx *Tx) Resize(size int64) error {
 	if size < 0 || size > tx.e.opts.MaxValueSize {
 		return fmt.Errorf("txn: resize %q to %d, limit %d: %w", tx.key, size, tx.e.opts.MaxValueSize, store.ErrInvalidRange)
 	}
-	tx.touched = true
+	tx.touched, tx.remove = true, false
 	if size < tx.size {
 		tx.staged.truncate(size)
 		tx.minSize = min(tx.minSize, size)
 	}
 	tx.size = size
+	return nil
+}
+
+// Delete stages the value's removal: the transaction then sees an empty
+// value, and Commit deletes it durably (as Engine.Delete does), all or
+// nothing with respect to other transactions. A WriteAt or Resize after
+// Delete gives the value new contents instead, which replace it whole.
+// Deleting a value that does not exist commits nothing.
+func (tx *Tx) Delete() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return ErrTxDone
+	}
+	tx.staged.truncate(0)
+	tx.minSize, tx.size = 0, 0
+	tx.touched, tx.remove = false, true
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -569,4 +570,71 @@ func Example_rollback() {
 	b, _ := e.Get(ctx, "k")
 	fmt.Println(err, string(b))
 	// Output: changed my mind old
+}
+
+// TestTxDelete: Delete inside a transaction removes the value at Commit
+// (after any journal commit queued on it is applied), a write after it
+// recreates the value with only the new bytes, a rollback keeps it, and
+// deleting a missing value commits nothing.
+func TestTxDelete(t *testing.T) {
+	for _, mode := range []txn.Mode{txn.ModeJournal, txn.ModeCopy} {
+		t.Run(mode.String(), func(t *testing.T) {
+			root := t.TempDir()
+			e := openLocal(t, root, mode)
+			put(t, e, "v", bytes.Repeat([]byte("x"), 8192))
+			if err := writeTx(e, "v", []byte("queued"), 0); err != nil {
+				t.Fatal(err)
+			}
+			err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error {
+				if err := tx.Delete(); err != nil {
+					return err
+				}
+				if ok, err := tx.Exists(); err != nil || ok {
+					return fmt.Errorf("Exists after Delete = %v, %v", ok, err)
+				}
+				if n, _ := tx.Size(); n != 0 {
+					return fmt.Errorf("Size after Delete = %d", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Stat(ctx, "v"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("Stat after a committed Delete = %v, want ErrNotFound", err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "v")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("file after a committed Delete: %v", err)
+			}
+			// Deleting a missing value commits nothing.
+			if err := txn.Do(ctx, e, "v", func(tx *txn.Tx) error { return tx.Delete() }); err != nil {
+				t.Fatal(err)
+			}
+			put(t, e, "w", bytes.Repeat([]byte("y"), 8192))
+			// Delete then write: the new bytes replace the value whole.
+			err = txn.Do(ctx, e, "w", func(tx *txn.Tx) error {
+				if err := tx.Delete(); err != nil {
+					return err
+				}
+				_, err := tx.WriteAt([]byte("new"), 2)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := get(t, e, "w"); string(got) != "\x00\x00new" {
+				t.Fatalf("value after Delete and a write = %q", got)
+			}
+			// A rolled-back Delete leaves the value.
+			tx, err := e.Begin(ctx, "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx.Delete()
+			tx.Rollback()
+			if got := get(t, e, "w"); string(got) != "\x00\x00new" {
+				t.Fatalf("value after a rolled-back Delete = %q", got)
+			}
+		})
+	}
 }
