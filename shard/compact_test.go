@@ -1,0 +1,97 @@
+package shard_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rangetx/rangetx/shard"
+)
+
+// TestCompact: Compact reclaims exactly the dead bytes, keeps every chunk's
+// bytes, packs them in C order and leaves an index that decodes.
+func TestCompact(t *testing.T) {
+	bothLocations(t, func(t *testing.T, l shard.Layout) {
+		root, e := openEngine(t)
+		const key = "arr/c/9"
+		put(t, e, key, l, map[int][]byte{5: fill('f', 5), 1: fill('b', 3), 3: fill('d', 8)})
+		put(t, e, key, l, map[int][]byte{1: fill('B', 9), 0: fill('a', 2)}) // 3 dead
+		if err := shard.Update(ctx, e, key, l, func(w *shard.Writer) error { return w.Delete([]int{1, 0}) }); err != nil {
+			t.Fatal(err) // chunk 3: 8 more dead
+		}
+		before, err := shard.ReadAll(ctx, e, key, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, dead, err := shard.DeadSpace(ctx, e, key, l)
+		if err != nil || live != 16 || dead != 11 {
+			t.Fatalf("DeadSpace = %d, %d, %v; want 16, 11", live, dead, err)
+		}
+		oldSize := len(raw(t, root, e, key))
+		n, err := shard.Compact(ctx, e, key, l)
+		if err != nil || n != dead {
+			t.Fatalf("Compact = %d, %v; want %d", n, err, dead)
+		}
+		b := raw(t, root, e, key)
+		if int64(len(b)) != int64(oldSize)-dead || int64(len(b)) != l.IndexBytes()+live {
+			t.Errorf("size %d, want %d", len(b), l.IndexBytes()+live)
+		}
+		entries := decodeRaw(t, l, b)
+		off := uint64(0)
+		if l.IndexAtStart {
+			off = uint64(l.IndexBytes())
+		}
+		for i, en := range entries {
+			if en.Empty() {
+				if before[i] != nil {
+					t.Errorf("chunk %d lost", i)
+				}
+				continue
+			}
+			if en.Offset != off {
+				t.Errorf("chunk %d at %d, want %d (packed in C order)", i, en.Offset, off)
+			}
+			off += en.NBytes
+			if !bytes.Equal(chunkOf(b, en), before[i]) {
+				t.Errorf("chunk %d = %q, want %q", i, chunkOf(b, en), before[i])
+			}
+		}
+		if live2, dead2, err := shard.DeadSpace(ctx, e, key, l); live2 != live || dead2 != 0 || err != nil {
+			t.Errorf("DeadSpace after = %d, %d, %v", live2, dead2, err)
+		}
+		// Already compact: nothing to do, nothing changes.
+		if n, err := shard.Compact(ctx, e, key, l); n != 0 || err != nil {
+			t.Errorf("second Compact = %d, %v", n, err)
+		}
+		if b2 := raw(t, root, e, key); !bytes.Equal(b2, b) {
+			t.Error("compacting a compact shard changed it")
+		}
+		// And it still takes updates.
+		put(t, e, key, l, map[int][]byte{2: []byte("new")})
+		if d, ok, err := shard.Read(ctx, e, key, l, []int{0, 2}); string(d) != "new" || !ok || err != nil {
+			t.Errorf("Read after Compact+Put = %q, %v, %v", d, ok, err)
+		}
+	})
+}
+
+// TestCompactEdges: a missing shard reclaims nothing; an index-only shard
+// is deleted whole.
+func TestCompactEdges(t *testing.T) {
+	root, e := openEngine(t)
+	l := shard.Layout{Chunks: []int{2}, IndexCRC: true}
+	if n, err := shard.Compact(ctx, e, "none", l); n != 0 || err != nil {
+		t.Errorf("Compact(missing) = %d, %v", n, err)
+	}
+	if b := raw(t, root, e, "none"); b != nil {
+		t.Error("Compact created a shard")
+	}
+	empty := shard.EncodeIndex(l, []shard.Entry{shard.EmptyEntry, shard.EmptyEntry})
+	if err := e.Put(ctx, "idx-only", bytes.NewReader(append([]byte("dead"), empty...))); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := shard.Compact(ctx, e, "idx-only", l); n != 4+l.IndexBytes() || err != nil {
+		t.Errorf("Compact(index only) = %d, %v; want %d", n, err, 4+l.IndexBytes())
+	}
+	if b := raw(t, root, e, "idx-only"); b != nil {
+		t.Error("index-only shard not deleted")
+	}
+}
