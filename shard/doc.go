@@ -33,6 +33,11 @@
 // chunk after the data and leave the old bytes as dead space, which Compact
 // reclaims. The index keeps its full size at all times.
 //
-// This package does not read or write zarr.json; the caller supplies the
-// Layout that the array's sharding_indexed codec metadata describes.
+// On top of shards sits a minimal Zarr v3 array writer: Array describes an
+// array whose chunks are shards (data type, shape, shard and inner chunk
+// shapes, index location, inner codecs bytes, bytes+crc32c or bytes+gzip,
+// fill value); CreateArray writes its zarr.json (and the groups above it),
+// and PutChunk, GetChunk, DeleteChunk and WriteArray move raw little-endian
+// elements in and out of inner chunks, one shard Update per shard. Those
+// arrays are read back by zarrita in the interop tests.
 package shard
