@@ -1,6 +1,6 @@
 // Command rangetx drives rangetx stores from the shell: atomic whole-value
-// and range writes, reads, recovery, inspection, a demonstration, and a
-// crash-consistency test harness.
+// and range writes, reads, recovery, inspection, sharded Zarr v3 arrays, a
+// demonstration, and a crash-consistency test harness.
 //
 //	rangetx put     --root DIR KEY [FILE|-]
 //	rangetx write   --root DIR [--mode journal|copy|auto] KEY OFFSET:FILE [OFFSET:FILE ...]
@@ -9,11 +9,20 @@
 //	rangetx inspect --root DIR [--json]
 //	rangetx demo    [--root DIR]
 //	rangetx crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]
+//	rangetx shard create  --root DIR ARRAY --dtype uint8|int32|float32|float64 --shape N,... --shards N,... --chunks N,...
+//	                      [--index-location end|start] [--chunk-crc] [--gzip] [--fill N]
+//	rangetx shard put     --root DIR ARRAY I,J,... FILE|-
+//	rangetx shard get     --root DIR ARRAY I,J,...
+//	rangetx shard stat    --root DIR ARRAY S,T,... [--json]
+//	rangetx shard compact --root DIR ARRAY S,T,...
 //	rangetx bench   [--quick] [--json] [--out DIR] [--dir TMPDIR] [--scenarios 1,2,...] [--contenders journal,raw,...]
 //
 // --root may also come from RANGETX_ROOT, except for crashtest. Exit status:
 // 0 success, 1 error (the message on stderr names the key and the cause), 2
-// bad usage.
+// bad usage. For shard, ARRAY is the array's path under the root, I,J,...
+// inner-chunk and S,T,... shard coordinates; a malformed coordinate list or
+// a flag value that makes no valid array is bad usage, coordinates out of
+// range, a FILE of the wrong size or a missing array an error.
 package main
 
 import (
@@ -50,6 +59,7 @@ var commands = []command{
 	{"inspect", "inspect --root DIR [--json]", runInspect},
 	{"demo", "demo [--root DIR]", runDemo},
 	{"crashtest", "crashtest --root DIR --workers W --kills N [--mode journal|copy|auto|all] [--seed S] [--json]", runCrashtest},
+	{"shard", shardUsage, runShard},
 	{"bench", "bench [--quick] [--json] [--out DIR] [--dir TMPDIR] [--scenarios 1,2,...] [--contenders journal,raw,...]", runBench},
 	{demoWorkerCmd, "", runDemoWorker},
 	{crashtestWorkerCmd, "", runCrashtestWorker},

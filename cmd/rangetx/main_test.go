@@ -34,7 +34,10 @@ type result struct {
 func rangetx(t *testing.T, stdin []byte, extraEnv []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), cliEnv+"=1"), extraEnv...)
+	// Under the race detector every process sleeps a second at exit
+	// (GORACE atexit_sleep_ms); these tests start hundreds of them.
+	gorace := "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), cliEnv+"=1", gorace), extraEnv...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
