@@ -168,8 +168,8 @@ func TestCrashThenOpen(t *testing.T) {
 
 // TestCrashThenNextHolder: an engine that was already open when the writer
 // died settles the dead writer's entries when it next takes the value's
-// lock — as a writer and as a reader — and a later recovery never rolls its
-// own commit back.
+// lock — as a writer and as a reader — counts them in Stats, and a later
+// recovery never rolls its own commit back.
 func TestCrashThenNextHolder(t *testing.T) {
 	for _, c := range crashCases {
 		for _, via := range []string{"writer", "reader"} {
@@ -197,6 +197,15 @@ func TestCrashThenNextHolder(t *testing.T) {
 					t.Fatal(err)
 				}
 				copy(want[200:], "later")
+				// Stats.Settled counts the entries replayed: the dead
+				// writer's one, unless it died after its watermark.
+				settled := int64(0)
+				if c.mode == "journal" && c.committed && c.point != crashpoint.JournalAfterMark {
+					settled = 1
+				}
+				if got := live.Stats().Settled; got != settled {
+					t.Fatalf("Stats().Settled = %d, want %d", got, settled)
+				}
 				// A dead copy-mode writer leaves an empty journal, which
 				// only recovery removes; a journal-mode one is settled.
 				if left := journalsLeft(t, root, live); len(left) != 0 && c.mode == "journal" && c.committed {

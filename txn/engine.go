@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/rangetx/rangetx/journal"
@@ -59,6 +60,7 @@ type Engine struct {
 	holds   map[string]*holding // the values this engine holds (holding.go)
 	drained *sync.Cond          // on hmu: a holding's pending count fell, or the engine stopped
 	pipe    *pipeline           // journal mode's group commit; nil without a journal
+	settled atomic.Int64        // Stats.Settled
 }
 
 // New assembles an engine from parts. j may be nil, in which case every
@@ -265,6 +267,7 @@ func (e *Engine) settle(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("txn: settle %q: %w", key, err)
 	}
+	e.settled.Add(int64(n))
 	if n > 0 {
 		e.log.Info("txn: replayed a dead writer's committed entries", "key", key, "journal", m, "entries", n)
 	}

@@ -1,6 +1,7 @@
 package txn
 
-// Stats counts what an engine's commit pipeline has done.
+// Stats counts what an engine's commit pipeline has done, and the entries
+// of dead writers it replayed.
 type Stats struct {
 	Commits   int64 // journal-mode commits acknowledged
 	Groups    int64 // journal batches that carried commits
@@ -11,13 +12,16 @@ type Stats struct {
 	MaxGroup  int64 // most commits in one batch
 	Queued    int64 // commits waiting for a batch now (not those of the batch being written)
 	Unapplied int64 // acknowledged commits not yet applied now
+	Settled   int64 // entries committed by dead writers, replayed before this engine took their value
 }
 
 // Stats returns counters of the engine's commit pipeline (all zero for an
-// engine without a journal). Safe for concurrent use.
+// engine without a journal) and Settled. Safe for concurrent use.
 func (e *Engine) Stats() Stats {
-	if e.pipe == nil {
-		return Stats{}
+	var st Stats
+	if e.pipe != nil {
+		st = e.pipe.snapshot()
 	}
-	return e.pipe.snapshot()
+	st.Settled = e.settled.Load()
+	return st
 }

@@ -15,6 +15,7 @@
 //	rangetx shard get     --root DIR ARRAY I,J,...
 //	rangetx shard stat    --root DIR ARRAY S,T,... [--json]
 //	rangetx shard compact --root DIR ARRAY S,T,...
+//	rangetx shard race    [--root DIR] [--json]
 //	rangetx bench   [--quick] [--json] [--out DIR] [--dir TMPDIR] [--scenarios 1,2,...] [--contenders journal,raw,...]
 //
 // --root may also come from RANGETX_ROOT, except for crashtest. Exit status:
@@ -64,6 +65,7 @@ var commands = []command{
 	{demoWorkerCmd, "", runDemoWorker},
 	{crashtestWorkerCmd, "", runCrashtestWorker},
 	{benchWorkerCmd, "", runBenchWorker},
+	{raceWorkerCmd, "", runRaceWorker},
 }
 
 func main() {

@@ -24,13 +24,17 @@ const shardUsage = `shard create  --root DIR ARRAY --dtype uint8|int32|float32|f
   rangetx shard get     --root DIR ARRAY I,J,...
   rangetx shard stat    --root DIR ARRAY S,T,... [--json]
   rangetx shard compact --root DIR ARRAY S,T,...
+  rangetx shard race    [--root DIR] [--json]
       ARRAY: the array's path under the root. I,J,...: inner-chunk coordinates; S,T,...: shard coordinates.
       put FILE (- is stdin) and get's output: the chunk's raw little-endian elements, full chunk shape even at the edge.
       stat lists the stored entries only (chunk = inner-chunk coordinates in the array, as put and get take them).
       Exit 2 (nothing written): no or an unknown subcommand, a bad flag or flag value, --shape/--shards/--chunks/--fill
       that make no valid array (chunks must divide shards), --chunk-crc with --gzip, a coordinate list that is not
       integers separated by commas. Exit 1 (nothing written): coordinates of the wrong rank or out of range,
-      a FILE of the wrong size, a missing root or array, an existing array (create).`
+      a FILE of the wrong size, a missing root or array, an existing array (create).
+      race: 8 writer processes update the inner chunks of one array's shards at once, some are killed; once through a
+      naive read-modify-write of the shard files, once through rangetx (in DIR/naive and DIR/rangetx, DIR a temporary
+      directory by default). Exit 1 if the rangetx run lost an acknowledged chunk or left a shard that does not decode.`
 
 var shardCommands = []struct {
 	name string
@@ -41,11 +45,12 @@ var shardCommands = []struct {
 	{"get", runShardGet},
 	{"stat", runShardStat},
 	{"compact", runShardCompact},
+	{"race", runShardRace},
 }
 
 func runShard(ctx context.Context, ev env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: want a subcommand: create, put, get, stat or compact", errUsage)
+		return fmt.Errorf("%w: want a subcommand: create, put, get, stat, compact or race", errUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
@@ -60,7 +65,7 @@ func runShard(ctx context.Context, ev env, args []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: unknown subcommand %q (want create, put, get, stat or compact)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown subcommand %q (want create, put, get, stat, compact or race)", errUsage, args[0])
 }
 
 // parseInts parses a comma-separated list of decimal integers; "" is the
