@@ -95,8 +95,8 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	say("rangetx shard race: stores under %s", root)
-	say("  array %s: %s, shape %s, %d shards of %s, inner chunks %s (%d per shard), gzip: an update appends the chunk and rewrites the shard's index",
-		raceArray, a.DType, fmtInts(a.Shape), rep.Shards, fmtInts(a.ShardShape), fmtInts(a.ChunkShape), a.Layout().NumChunks())
+	say("  array %s: %s %s in %d shards of %s, each %d gzip inner chunks of %s (an update appends its chunk and rewrites the index)",
+		raceArray, a.DType, fmtShape(a.Shape), rep.Shards, fmtShape(a.ShardShape), a.Layout().NumChunks(), fmtShape(a.ChunkShape))
 	say("  %d writer processes, started together; each owns %d inner chunks in every shard and writes each %d times (%d updates each, %d in all)",
 		raceWorkers, a.Layout().NumChunks()/raceWorkers, raceRounds, len(racePlan(a, 0)), rep.Updates)
 	for _, k := range raceKills {
@@ -120,7 +120,7 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 			rep.Naive = run
 			say("")
 			say("  naive read-modify-write (read the shard file, replace the chunk, write the file back, fsync):")
-			say("    %d updates acknowledged, %d refused because the shard they read did not decode; %d writers killed",
+			say("    %d updates acknowledged, %d refused because the shard they read did not decode (torn, or caught mid-write); %d writers killed",
 				run.Acked, run.Failed, run.Killed)
 		} else {
 			rep.Rangetx = run
@@ -140,7 +140,6 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 		}
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	say("  done in %s", time.Since(start).Round(time.Millisecond))
 	if *asJSON {
 		enc := json.NewEncoder(ev.stdout)
 		enc.SetIndent("", "  ")
@@ -152,8 +151,13 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 		return fmt.Errorf("verification FAILED: through rangetx %d shards do not decode, %d inner chunks lost, %d unexpected",
 			r.Undecodable, r.Lost, r.Unexpected)
 	}
+	say("  through rangetx every acknowledged inner chunk is present and every shard decodes; done in %s",
+		time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// fmtShape formats a shape as 64x64.
+func fmtShape(s []int) string { return strings.ReplaceAll(fmtInts(s), ",", "x") }
 
 // raceOnce creates the array in dir (which must not hold one), runs the
 // writers with their kills, recovers (rangetx) and checks the shard files.
