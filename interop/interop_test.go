@@ -538,3 +538,29 @@ func TestDetectsTruncatedShard(t *testing.T) {
 		t.Fatalf("want a truncated shard to fail the check, got %v:\n%s", err, out)
 	}
 }
+
+// TestScalar: zarrita returns a 0-d array's element as a bare number;
+// the checker compares it all the same, and fails on a wrong one.
+func TestScalar(t *testing.T) {
+	need(t)
+	root := t.TempDir()
+	jsonFile(t, filepath.Join(root, "zarr.json"), groupMeta())
+	jsonFile(t, filepath.Join(root, "data", "zarr.json"), groupMeta())
+	var arrays []interop.Array
+	for _, s := range []spec{
+		{path: "data/f64", dtype: "float64", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: float64s(1, nil)},
+		{path: "data/i32", dtype: "int32", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: int32s(1), gzip: true},
+	} {
+		arrays = append(arrays, interop.Array{Path: s.path, DType: s.dtype, Shape: s.shape, Expected: writeSharded(t, root, s)})
+	}
+	interop.Check(t, root, arrays)
+
+	arrays[1].Expected = bytes.Clone(arrays[1].Expected)
+	arrays[1].Expected[0] ^= 0x10
+	out, err := interop.Run(t.Context(), root, arrays)
+	t.Logf("zarrita:\n%s", out)
+	if err == nil || exitCode(t, err) != 1 || !strings.Contains(out, "ok data/f64 1 elements") ||
+		!strings.Contains(out, "FAIL data/i32: first mismatch at flat index 0: got ") {
+		t.Fatalf("want data/i32 to fail at index 0 and data/f64 to pass, got %v:\n%s", err, out)
+	}
+}

@@ -297,34 +297,42 @@ func (a Array) elements() int {
 // in the chunk (both C order), n the run's length. Parts of an edge chunk
 // past the array are skipped.
 func (a Array) chunkRows(chunk []int, fn func(arrOff, chunkOff, n int)) {
+	a.chunkRowsIn(make([]int, len(a.Shape)), a.Shape, chunk, fn)
+}
+
+// chunkRowsIn is chunkRows for a box of the array, its first element at
+// origin and its shape shape, which must begin on inner-chunk boundaries
+// and end on one or at the array's edge: boxOff is the element offset in
+// the box (C order). Parts of the chunk outside the box are skipped.
+func (a Array) chunkRowsIn(origin, shape, chunk []int, fn func(boxOff, chunkOff, n int)) {
 	r := len(a.Shape)
 	if r == 0 {
 		fn(0, 0, 1)
 		return
 	}
-	origin, valid := make([]int, r), make([]int, r)
+	first, valid := make([]int, r), make([]int, r)
 	for d := range r {
-		origin[d] = chunk[d] * a.ChunkShape[d]
-		valid[d] = min(a.ChunkShape[d], a.Shape[d]-origin[d])
-		if valid[d] <= 0 {
+		first[d] = chunk[d]*a.ChunkShape[d] - origin[d]
+		valid[d] = min(a.ChunkShape[d], shape[d]-first[d])
+		if first[d] < 0 || valid[d] <= 0 {
 			return
 		}
 	}
-	arrStride, chunkStride := make([]int, r), make([]int, r)
-	as, cs := 1, 1
+	boxStride, chunkStride := make([]int, r), make([]int, r)
+	bs, cs := 1, 1
 	for d := r - 1; d >= 0; d-- {
-		arrStride[d], chunkStride[d] = as, cs
-		as *= a.Shape[d]
+		boxStride[d], chunkStride[d] = bs, cs
+		bs *= shape[d]
 		cs *= a.ChunkShape[d]
 	}
 	idx := make([]int, r-1) // position among the rows: all but the last dimension
 	for {
-		ao, co := origin[r-1], 0
+		bo, co := first[r-1], 0
 		for d := range r - 1 {
-			ao += (origin[d] + idx[d]) * arrStride[d]
+			bo += (first[d] + idx[d]) * boxStride[d]
 			co += idx[d] * chunkStride[d]
 		}
-		fn(ao, co, valid[r-1])
+		fn(bo, co, valid[r-1])
 		d := r - 2
 		for ; d >= 0; d-- {
 			if idx[d]++; idx[d] < valid[d] {

@@ -128,6 +128,37 @@ func (m *model) writeAll(src []byte) {
 	}
 }
 
+// writeRegion records a WriteRegion of src over the inner chunks from
+// start, count along each dimension: src holds the box of elements those
+// chunks cover, cut at the array's edge, in C order.
+func (m *model) writeRegion(start, count []int, src []byte) {
+	size, r := m.a.DType.Size(), len(m.a.Shape)
+	origin, shape := make([]int, r), make([]int, r)
+	for d := range r {
+		origin[d] = start[d] * m.a.ChunkShape[d]
+		shape[d] = min((start[d]+count[d])*m.a.ChunkShape[d], m.a.Shape[d]) - origin[d]
+	}
+	for _, rel := range allCoords(count) {
+		chunk := make([]int, r)
+		for d := range r {
+			chunk[d] = start[d] + rel[d]
+		}
+		raw := bytes.Repeat(fillBits(m.a), len(allCoords(m.a.ChunkShape)))
+		for k, c := range allCoords(m.a.ChunkShape) {
+			off, inside := 0, true
+			for d := range r {
+				g := chunk[d]*m.a.ChunkShape[d] + c[d] - origin[d]
+				inside = inside && g < shape[d]
+				off = off*shape[d] + g
+			}
+			if inside {
+				copy(raw[k*size:(k+1)*size], src[off*size:(off+1)*size])
+			}
+		}
+		m.put(chunk, raw)
+	}
+}
+
 // want returns what GetChunk must return for the chunk.
 func (m *model) want(chunk []int) []byte {
 	if b, ok := m.stored[fmt.Sprint(chunk)]; ok {

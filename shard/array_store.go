@@ -245,6 +245,7 @@ func DeleteChunk(ctx context.Context, e *txn.Engine, path string, a Array, chunk
 // ErrArraySize): every inner chunk of ChunkGrid is stored, edge chunks
 // padded with the fill value, chunks equal to the fill included. Inner
 // chunks of an edge shard that lie wholly past the array are left empty.
+// It is WriteRegion of the whole ChunkGrid.
 //
 // Each shard is one Update (the shard's chunks are encoded before its
 // transaction): each shard changes atomically, but the array as a whole
@@ -259,45 +260,7 @@ func WriteArray(ctx context.Context, e *txn.Engine, path string, a Array, raw []
 	if want := a.elements() * size; len(raw) != want {
 		return fmt.Errorf("array %q: write: %d bytes, want %d: %w", path, len(raw), want, ErrArraySize)
 	}
-	grid, per, l := a.ChunkGrid(), a.perShard(), a.Layout()
-	fill := a.FillChunk()
-	return forEach(a.ShardGrid(), func(sh []int) error {
-		type chunk struct {
-			local []int
-			enc   []byte
-		}
-		var chunks []chunk
-		err := forEach(per, func(local []int) error {
-			global := make([]int, len(local))
-			for d := range local {
-				global[d] = sh[d]*per[d] + local[d]
-				if global[d] >= grid[d] {
-					return nil // past the array's edge
-				}
-			}
-			buf := slices.Clone(fill)
-			a.chunkRows(global, func(ao, co, n int) {
-				copy(buf[co*size:(co+n)*size], raw[ao*size:(ao+n)*size])
-			})
-			enc, err := a.EncodeChunk(buf)
-			if err != nil {
-				return err
-			}
-			chunks = append(chunks, chunk{slices.Clone(local), enc})
-			return nil
-		})
-		if err != nil || len(chunks) == 0 {
-			return err
-		}
-		return Update(ctx, e, a.ShardKey(path, sh), l, func(w *Writer) error {
-			for _, c := range chunks {
-				if err := w.Put(c.local, c.enc); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	})
+	return WriteRegion(ctx, e, path, a, make([]int, len(a.Shape)), a.ChunkGrid(), raw)
 }
 
 // ReadArray returns the whole array at path: prod(Shape) elements,
