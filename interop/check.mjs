@@ -18,7 +18,6 @@ import FileSystemStore from "@zarrita/storage/fs";
 import * as zarr from "zarrita";
 
 const ITEMSIZE = { uint8: 1, int32: 4, float32: 4, float64: 8 };
-const TYPED = { uint8: Uint8Array, int32: Int32Array, float32: Float32Array, float64: Float64Array };
 
 class UsageError extends Error {}
 
@@ -92,6 +91,19 @@ function sameShape(a, b) {
 	return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+// zarrita returns a 0-d array's one element as a bare number. It is
+// compared by value, exactly (so -0 is not 0, and a number out of the
+// dtype's range matches nothing); a NaN matches any NaN, since a bare
+// number carries no NaN payload.
+function checkScalar(want, got) {
+	const view = new DataView(want.expected.buffer, want.expected.byteOffset, want.expected.byteLength);
+	const w = { uint8: () => view.getUint8(0), int32: () => view.getInt32(0, true),
+		float32: () => view.getFloat32(0, true), float64: () => view.getFloat64(0, true) }[want.dtype]();
+	if (Number.isNaN(w) ? Number.isNaN(got) : Object.is(got, w)) return null;
+	const shown = Object.is(got, -0) ? "-0" : String(got);
+	return `first mismatch at flat index 0: got ${shown} want ${show(want.dtype, view, 0)} (element [])`;
+}
+
 // Returns null when the array matches, or the reason it does not.
 async function checkArray(root, want) {
 	const arr = await zarr.open(root.resolve(want.path), { kind: "array" });
@@ -99,12 +111,9 @@ async function checkArray(root, want) {
 	if (!sameShape(arr.shape, want.shape)) {
 		return `shape is [${arr.shape.join(", ")}], want [${want.shape.join(", ")}]`;
 	}
-	let got = await zarr.get(arr, want.shape.map(() => null));
+	const got = await zarr.get(arr, want.shape.map(() => null));
 	if (want.shape.length === 0 && (typeof got === "number" || typeof got === "bigint")) {
-		// zarrita returns a 0-d array's one element as a bare value: hold it
-		// in a one-element array of the dtype. A NaN comes back as the
-		// canonical quiet NaN, whatever payload was stored.
-		got = { data: TYPED[want.dtype].of(Number(got)), shape: [], stride: [] };
+		return checkScalar(want, Number(got));
 	}
 	if (!sameShape(got.shape, want.shape)) {
 		return `zarr.get returned shape [${got.shape.join(", ")}], want [${want.shape.join(", ")}]`;

@@ -540,7 +540,8 @@ func TestDetectsTruncatedShard(t *testing.T) {
 }
 
 // TestScalar: zarrita returns a 0-d array's element as a bare number;
-// the checker compares it all the same, and fails on a wrong one.
+// the checker compares it all the same (any NaN matches a NaN, since the
+// number carries no payload), and fails on a wrong one, -0 for 0 included.
 func TestScalar(t *testing.T) {
 	need(t)
 	root := t.TempDir()
@@ -550,6 +551,8 @@ func TestScalar(t *testing.T) {
 	for _, s := range []spec{
 		{path: "data/f64", dtype: "float64", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: float64s(1, nil)},
 		{path: "data/i32", dtype: "int32", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: int32s(1), gzip: true},
+		{path: "data/nan", dtype: "float32", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: float32s(1, map[int]uint32{0: 0x7fc00001})},
+		{path: "data/negzero", dtype: "float64", shape: []int{}, shardShape: []int{}, chunkShape: []int{}, full: float64s(1, map[int]uint64{0: 1 << 63})},
 	} {
 		arrays = append(arrays, interop.Array{Path: s.path, DType: s.dtype, Shape: s.shape, Expected: writeSharded(t, root, s)})
 	}
@@ -557,10 +560,12 @@ func TestScalar(t *testing.T) {
 
 	arrays[1].Expected = bytes.Clone(arrays[1].Expected)
 	arrays[1].Expected[0] ^= 0x10
+	arrays[3].Expected = make([]byte, 8) // +0 where -0 is stored
 	out, err := interop.Run(t.Context(), root, arrays)
 	t.Logf("zarrita:\n%s", out)
 	if err == nil || exitCode(t, err) != 1 || !strings.Contains(out, "ok data/f64 1 elements") ||
-		!strings.Contains(out, "FAIL data/i32: first mismatch at flat index 0: got ") {
-		t.Fatalf("want data/i32 to fail at index 0 and data/f64 to pass, got %v:\n%s", err, out)
+		!strings.Contains(out, "FAIL data/i32: first mismatch at flat index 0: got ") ||
+		!strings.Contains(out, "FAIL data/negzero: first mismatch at flat index 0: got -0 want 0 (0x0000000000000000)") {
+		t.Fatalf("want data/i32 and data/negzero to fail at index 0 and data/f64 to pass, got %v:\n%s", err, out)
 	}
 }

@@ -22,8 +22,10 @@ import (
 //
 // Each shard the box touches is one Update holding all of its chunks in the
 // box (they are encoded before its transaction): each shard changes
-// atomically and durably, but the box as a whole does not, and a failure
-// leaves the shards before it written. Shards are written in C order.
+// atomically, is durable once its Update returns, and is serialised with
+// every other write of the shard from any goroutine or process; the box as
+// a whole is not one transaction, and a failure leaves the shards before it
+// written. Shards are written in C order. Safe for concurrent use.
 func WriteRegion(ctx context.Context, e *txn.Engine, path string, a Array, start, count []int, raw []byte) error {
 	if err := a.prepare(path); err != nil {
 		return err
@@ -40,8 +42,10 @@ func WriteRegion(ctx context.Context, e *txn.Engine, path string, a Array, start
 	if len(raw) != n*size {
 		return fmt.Errorf("array %q: write region %v+%v: %d bytes, want %d: %w", path, start, count, len(raw), n*size, ErrArraySize)
 	}
-	if n == 0 && len(start) > 0 {
-		return nil
+	for _, c := range count {
+		if c == 0 {
+			return nil
+		}
 	}
 	r, per, l := len(start), a.perShard(), a.Layout()
 	first, span := make([]int, r), make([]int, r)
@@ -107,7 +111,7 @@ func (a Array) box(start, count []int) (origin, shape []int, err error) {
 			return nil, nil, fmt.Errorf("%w: region start %v, count %v outside the array's %v inner chunks", ErrInvalidCoords, start, count, grid)
 		}
 		origin[d] = start[d] * a.ChunkShape[d]
-		shape[d] = min((start[d]+count[d])*a.ChunkShape[d], a.Shape[d]) - origin[d]
+		shape[d] = max(0, min((start[d]+count[d])*a.ChunkShape[d], a.Shape[d])-origin[d])
 	}
 	return origin, shape, nil
 }

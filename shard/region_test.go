@@ -89,13 +89,16 @@ func TestWriteRegionRejects(t *testing.T) {
 		{"long", []int{0, 0}, []int{1, 1}, append(ok, 0), shard.ErrArraySize},
 		{"edge box is cut", []int{6, 0}, []int{1, 1}, ok, shard.ErrArraySize}, // row 13 is past the edge: 1x2
 		{"zero count, data", []int{0, 0}, []int{0, 2}, ok, shard.ErrArraySize},
+		{"zero count at the edge, data", []int{7, 4}, []int{0, 0}, ok[:4], shard.ErrArraySize},
 	} {
 		if err := shard.WriteRegion(ctx, e, "a", a, c.start, c.count, c.raw); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
 	}
-	if err := shard.WriteRegion(ctx, e, "a", a, []int{3, 1}, []int{0, 2}, nil); err != nil {
-		t.Errorf("zero count: %v", err)
+	for _, box := range [][2][]int{{{3, 1}, {0, 2}}, {{7, 0}, {0, 1}}, {{7, 4}, {0, 0}}, {{0, 4}, {7, 0}}} {
+		if err := shard.WriteRegion(ctx, e, "a", a, box[0], box[1], nil); err != nil {
+			t.Errorf("zero count %v at %v: %v", box[1], box[0], err)
+		}
 	}
 	if shards, err := shard.ArrayShards(ctx, e, "a", a); err != nil || len(shards) != 0 {
 		t.Fatalf("after refused writes: shards %v, %v", shards, err)

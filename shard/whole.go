@@ -46,8 +46,11 @@ func EncodeShard(l Layout, chunks [][]byte) ([]byte, error) {
 
 // DecodeShard returns the encoded bytes of every inner chunk of the whole
 // shard b, in C order, nil for an empty chunk (the slices alias b). The
-// index is checked as DecodeIndex does, CRC included, so a torn or
-// truncated shard is ErrCorruptIndex; an empty b is ErrCorruptIndex too.
+// index is checked as DecodeIndex does, so b shorter than the index (empty
+// included) or an index that points outside b is ErrCorruptIndex, and with
+// IndexCRC so is any change to the index bytes: a torn or truncated shard
+// is then ErrCorruptIndex. Without IndexCRC a damaged index that still
+// points inside b goes unnoticed.
 func DecodeShard(l Layout, b []byte) ([][]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ type Stats struct {
 	MaxGroup  int64 // most commits in one batch
 	Queued    int64 // commits waiting for a batch now (not those of the batch being written)
 	Unapplied int64 // acknowledged commits not yet applied now
-	Settled   int64 // entries committed by dead writers, replayed before this engine took their value
+	Settled   int64 // entries committed by dead writers that this engine replayed when it took their value's lock (not those Open's recovery replayed; see Recovered)
 }
 
 // Stats returns counters of the engine's commit pipeline (all zero for an

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rangetx/rangetx/internal/crashpoint"
@@ -19,16 +21,17 @@ import (
 	"github.com/rangetx/rangetx/txn"
 )
 
-// raceKill is how one writer of the shard race dies, the same in both runs.
+// raceKill is how one writer of the shard race dies, the same in every run.
 type raceKill struct {
 	worker int
-	// midWrite: killed while writing its midWrite-th update into the
-	// shard file (rangetx: in place, after the journal commit; naive: half
-	// the file written).
+	// midWrite: killed halfway through writing a shard. Through rangetx,
+	// in the middle of the in-place write of the midWrite-th commit its
+	// engine applies (after that commit's commit point; the writer goes on
+	// committing meanwhile). Without rangetx, halfway through writing the
+	// file in its first write from update midWrite on.
 	midWrite int
-	// afterUpdate: killed from outside the moment it reports update
-	// afterUpdate done (acknowledged, or refused by a naive writer),
-	// wherever it is by then.
+	// afterUpdate: killed from outside as soon as the harness reads its
+	// report of update afterUpdate, wherever the writer is by then.
 	afterUpdate int
 }
 
@@ -38,13 +41,13 @@ var raceKills = []raceKill{
 	{worker: 6, afterUpdate: 20},
 }
 
-// raceRun is one run of the workload, naive or through rangetx.
+// raceRun is one run of the workload by one method.
 type raceRun struct {
 	Acked    int `json:"acked"`    // updates acknowledged
-	Failed   int `json:"failed"`   // naive updates refused because the shard read did not decode
+	Failed   int `json:"failed"`   // updates refused because the shard read did not decode (without rangetx)
 	Killed   int `json:"killed"`   // writers killed
-	Settled  int `json:"settled"`  // killed writers' journal entries replayed by the next writer of their shard
-	Replayed int `json:"replayed"` // journal entries rangetx recover replayed after the run
+	Settled  int `json:"settled"`  // rangetx: killed writers' journal entries replayed by the next writer of their shard
+	Replayed int `json:"replayed"` // rangetx: journal entries rangetx recover replayed after the run
 	raceOutcome
 }
 
@@ -53,16 +56,18 @@ type raceReport struct {
 	Workers int     `json:"workers"`
 	Shards  int     `json:"shards"`
 	Chunks  int     `json:"chunks"`
-	Updates int     `json:"updates"` // planned, over all writers
-	Naive   raceRun `json:"naive"`
+	Updates int     `json:"updates"`      // planned, over all writers
+	InPlace raceRun `json:"naive"`        // read-modify-write, file rewritten in place
+	Rename  raceRun `json:"naive_rename"` // read-modify-write, file replaced by rename
 	Rangetx raceRun `json:"rangetx"`
 	Seconds float64 `json:"seconds"`
 }
 
 // runShardRace is "rangetx shard race [--root DIR] [--json]": the race
-// users of sharded arrays hit, run twice on the same array definition —
-// once with a naive read-modify-write of the shard files, once through
-// shard.PutChunk — with the same writers killed at the same points. The
+// users of sharded arrays hit, run three times on the same array definition,
+// with the same writers killed at the same points: twice with a
+// read-modify-write of the shard files (rewritten in place, and replaced
+// through a renamed temporary file), once through shard.PutChunk. The
 // rangetx run must lose nothing; the command fails if it does.
 func runShardRace(ctx context.Context, ev env, args []string) error {
 	f := newFlags("shard race", true)
@@ -84,6 +89,11 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 		}
 		defer os.RemoveAll(root)
 	}
+	for _, m := range raceMethods {
+		if _, err := os.Lstat(filepath.Join(root, string(m))); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: --root %s already holds %s (from an earlier run?): give a new directory", errUsage, root, m)
+		}
+	}
 	start := time.Now()
 	a := raceArrayDef
 	rep := raceReport{Workers: raceWorkers, Chunks: len(raceChunks(a)), Updates: raceWorkers * len(racePlan(a, 0))}
@@ -101,39 +111,40 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 		raceWorkers, a.Layout().NumChunks()/raceWorkers, raceRounds, len(racePlan(a, 0)), rep.Updates)
 	for _, k := range raceKills {
 		if k.midWrite > 0 {
-			say("  writer %d is SIGKILLed in the middle of writing update %d into its shard", k.worker, k.midWrite)
+			say("  writer %d is SIGKILLed halfway through writing a shard (around its update %d)", k.worker, k.midWrite)
 		} else {
-			say("  writer %d is SIGKILLed wherever it is when it reports update %d done", k.worker, k.afterUpdate)
+			say("  writer %d is SIGKILLed as soon as it reports update %d, wherever it is then", k.worker, k.afterUpdate)
 		}
 	}
 
-	for _, naive := range []bool{true, false} {
-		dir := filepath.Join(root, "rangetx")
-		if naive {
-			dir = filepath.Join(root, "naive")
-		}
-		run, err := raceOnce(ctx, ev, dir, a, naive)
+	for _, m := range raceMethods {
+		run, err := raceOnce(ctx, ev, filepath.Join(root, string(m)), a, m)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", m, err)
 		}
-		if naive {
-			rep.Naive = run
-			say("")
-			say("  naive read-modify-write (read the shard file, replace the chunk, write the file back, fsync):")
-			say("    %d updates acknowledged, %d refused because the shard they read did not decode (torn, or caught mid-write); %d writers killed",
-				run.Acked, run.Failed, run.Killed)
-		} else {
+		say("")
+		switch m {
+		case raceInPlace:
+			rep.InPlace = run
+			say("  without rangetx, in place (read the shard file, replace the chunk, rewrite the file, fsync):")
+		case raceRename:
+			rep.Rename = run
+			say("  without rangetx, by rename (read the shard file, replace the chunk, write a new file, fsync, rename it over):")
+		case raceRangetx:
 			rep.Rangetx = run
-			say("")
 			say("  rangetx (shard.PutChunk: each update one journal-mode transaction on its shard):")
-			say("    %d updates acknowledged, %d writers killed; the killed writers' committed entries were replayed by the next writer", run.Acked, run.Killed)
-			say("    of their shard (%d) and by rangetx recover after the run (%d)", run.Settled, run.Replayed)
+		}
+		say("    %d updates acknowledged, %d refused because the shard read did not decode; %d writers killed", run.Acked, run.Failed, run.Killed)
+		if m == raceRangetx {
+			say("    the killed writers' committed entries were replayed by the next writer of their shard (%d) and by rangetx recover (%d)",
+				run.Settled, run.Replayed)
 		}
 		say("    shards that do not decode:                            %d of %d", run.Undecodable, rep.Shards)
 		say("    inner chunks missing their last acknowledged write:   %d of %d", run.Lost, rep.Chunks)
 		if run.Lost > 0 {
 			say("      in shards that do not decode:                       %d", run.LostInTorn)
-			say("      overwritten by another writer's stale copy:         %d", run.Lost-run.LostInTorn)
+			say("      holding bytes that decode to no version:            %d", run.LostGarbled)
+			say("      holding an older version (another writer's copy):   %d", run.LostStale)
 		}
 		if run.Unexpected > 0 {
 			say("    inner chunks holding garbage or a version never written: %d", run.Unexpected)
@@ -159,9 +170,9 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 // fmtShape formats a shape as 64x64.
 func fmtShape(s []int) string { return strings.ReplaceAll(fmtInts(s), ",", "x") }
 
-// raceOnce creates the array in dir (which must not hold one), runs the
-// writers with their kills, recovers (rangetx) and checks the shard files.
-func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, naive bool) (raceRun, error) {
+// raceOnce creates the array in dir, runs the writers with their kills,
+// recovers (rangetx) and checks the shard files.
+func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, m raceMethod) (raceRun, error) {
 	var run raceRun
 	e, err := txn.Open(ctx, dir, &txn.Options{Logger: quietLogger(ev)})
 	if err != nil {
@@ -175,20 +186,24 @@ func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, naive bool
 		return run, err
 	}
 
-	writers := make([]*raceWriter, raceWorkers)
-	for w := range writers {
-		rw, err := startRaceWriter(ctx, dir, w, naive)
+	var writers []*raceWriter
+	stopAll := func() {
+		for _, rw := range writers {
+			rw.die()
+			rw.finish()
+		}
+	}
+	for w := range raceWorkers {
+		rw, err := startRaceWriter(ctx, dir, w, m)
 		if err != nil {
-			for _, rw := range writers[:w] {
-				rw.cmd.Process.Kill()
-				rw.cmd.Wait()
-			}
+			stopAll()
 			return run, err
 		}
-		writers[w] = rw
+		writers = append(writers, rw)
 	}
 	for _, rw := range writers { // all ready, then all go
 		if err := rw.waitReady(); err != nil {
+			stopAll()
 			return run, err
 		}
 	}
@@ -201,12 +216,12 @@ func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, naive bool
 		wg.Go(func() { errs[w] = rw.finish() })
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return run, err
+	}
 
 	acked, inflight := map[int]int{}, map[int]int{}
 	for w, rw := range writers {
-		if errs[w] != nil {
-			return run, errs[w]
-		}
 		plan := racePlan(a, w)
 		for _, n := range rw.acks {
 			u := plan[n-1]
@@ -217,12 +232,15 @@ func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, naive bool
 		run.Settled += rw.settled
 		if rw.killed {
 			run.Killed++
+			// A writer makes its updates one at a time and reports each
+			// as soon as it returns, so only the update after the last
+			// one reported can have been stored without a report.
 			if next := rw.lastDone; next < len(plan) {
 				inflight[plan[next].id] = plan[next].version
 			}
 		}
 	}
-	if !naive {
+	if m == raceRangetx {
 		rep, err := recoverRoot(ctx, dir, quietLogger(ev), nil)
 		if err != nil {
 			return run, err
@@ -236,44 +254,54 @@ func raceOnce(ctx context.Context, ev env, dir string, a shard.Array, naive bool
 // raceWriter is one writer process of the shard race.
 type raceWriter struct {
 	w        int
-	naive    bool
+	method   raceMethod
+	plan     int // its number of updates
 	kill     raceKill
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	lines    *bufio.Scanner
-	stderr   strings.Builder
-	errDone  chan struct{}
-	acks     []int // update numbers acknowledged
+	stderr   strings.Builder // what it printed besides the crash point
+	errDone  chan struct{}   // closed when stderr is read to its end
+	acks     []int           // update numbers acknowledged
 	failed   int
-	settled  int // entries of dead writers it replayed
-	lastDone int // highest update number acknowledged or refused
-	killed   bool
-	mu       sync.Mutex // guards killed against the stderr reader
+	settled  int // entries of dead writers its engine replayed, as of its last report
+	lastDone int // highest update number reported
+	bad      error
+
+	mu     sync.Mutex // guards killed and waited
+	killed bool
+	waited bool
 }
 
-func startRaceWriter(ctx context.Context, dir string, w int, naive bool) (*raceWriter, error) {
+func startRaceWriter(ctx context.Context, dir string, w int, m raceMethod) (*raceWriter, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	rw := &raceWriter{w: w, naive: naive, errDone: make(chan struct{})}
+	rw := &raceWriter{w: w, method: m, plan: len(racePlan(raceArrayDef, w)), errDone: make(chan struct{})}
 	for _, k := range raceKills {
 		if k.worker == w {
 			rw.kill = k
 		}
 	}
-	args := []string{raceWorkerCmd, "--root", dir, "--worker", strconv.Itoa(w)}
-	rw.cmd = exec.CommandContext(ctx, exe)
-	rw.cmd.Env = os.Environ()
-	if naive {
-		args = append(args, "--naive")
-		if rw.kill.midWrite > 0 {
+	args := []string{raceWorkerCmd, "--root", dir, "--worker", strconv.Itoa(w), "--method", string(m)}
+	// Only the crash point armed here, never one from the caller's
+	// environment.
+	var environ []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, crashpoint.Env+"=") {
+			environ = append(environ, kv)
+		}
+	}
+	if rw.kill.midWrite > 0 {
+		if m == raceRangetx {
+			environ = append(environ, fmt.Sprintf("%s=%s@%d:pause", crashpoint.Env, crashpoint.JournalMidApply, rw.kill.midWrite))
+		} else {
 			args = append(args, "--tear-at", strconv.Itoa(rw.kill.midWrite))
 		}
-	} else if rw.kill.midWrite > 0 {
-		rw.cmd.Env = append(rw.cmd.Env, fmt.Sprintf("%s=%s@%d:pause", crashpoint.Env, crashpoint.JournalMidApply, rw.kill.midWrite))
 	}
-	rw.cmd.Args = append([]string{exe}, args...)
+	rw.cmd = exec.CommandContext(ctx, exe, args...)
+	rw.cmd.Env = environ
 	if rw.stdin, err = rw.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -303,11 +331,14 @@ func startRaceWriter(ctx context.Context, dir string, w int, naive bool) (*raceW
 	return rw, nil
 }
 
+// die SIGKILLs the writer, unless it was already waited for.
 func (rw *raceWriter) die() {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	rw.killed = true
-	rw.cmd.Process.Kill()
+	if !rw.waited {
+		rw.killed = true
+		rw.cmd.Process.Kill()
+	}
 }
 
 // waitReady waits for the writer's "ready".
@@ -315,54 +346,84 @@ func (rw *raceWriter) waitReady() error {
 	if rw.lines.Scan() && rw.lines.Text() == "ready" {
 		return nil
 	}
-	rw.cmd.Process.Kill()
-	return rw.finish()
+	rw.die()
+	if err := rw.finish(); err != nil {
+		return err
+	}
+	return fmt.Errorf("writer %d did not start", rw.w)
 }
 
-// finish reads the writer's acknowledgements until it exits or is killed.
+// finish reads the writer's reports until it exits or is killed, and
+// waits for it. A killed writer must have died of its SIGKILL, silently.
 func (rw *raceWriter) finish() error {
 	for rw.lines.Scan() {
-		line := rw.lines.Text()
-		if s, ok := strings.CutPrefix(line, "ack "); ok {
-			n, _ := strconv.Atoi(s)
-			rw.acks = append(rw.acks, n)
-			rw.done(n)
-		} else if s, ok := strings.CutPrefix(line, "settled "); ok {
-			rw.settled, _ = strconv.Atoi(s)
-		} else if s, ok := strings.CutPrefix(line, "fail "); ok {
-			n, _, _ := strings.Cut(s, ":")
-			rw.failed++
-			rw.done(atoi(n))
+		if err := rw.report(rw.lines.Text()); err != nil && rw.bad == nil {
+			rw.bad = err
 		}
 	}
 	<-rw.errDone
 	err := rw.cmd.Wait()
 	rw.mu.Lock()
+	rw.waited = true
 	killed := rw.killed
 	rw.mu.Unlock()
+	if ws, ok := rw.cmd.ProcessState.Sys().(syscall.WaitStatus); killed && !(ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL) {
+		// The kill came too late: the writer had exited on its own.
+		killed = false
+		rw.mu.Lock()
+		rw.killed = false
+		rw.mu.Unlock()
+	} else if killed {
+		err = nil
+	}
+	msg := strings.TrimSpace(rw.stderr.String())
 	switch {
-	case killed:
-		return nil
+	case rw.bad != nil:
+		return fmt.Errorf("writer %d: %w", rw.w, rw.bad)
 	case err != nil:
-		return fmt.Errorf("writer %d: %w: %s", rw.w, err, strings.TrimSpace(rw.stderr.String()))
-	case rw.kill != (raceKill{}) && !rw.naive:
-		// A naive writer may find every shard it tries torn, and so
-		// never write again: it then misses its kill point.
+		return fmt.Errorf("writer %d: %w: %s", rw.w, err, msg)
+	case msg != "":
+		return fmt.Errorf("writer %d printed: %s", rw.w, msg)
+	case !killed && rw.kill.midWrite > 0 && rw.method == raceRangetx:
+		// Without rangetx a writer may find every shard it tries torn,
+		// and so never write again: it then misses its kill point.
 		return fmt.Errorf("writer %d finished without reaching its kill point", rw.w)
 	}
 	return nil
 }
 
-// done notes that update n returned, and kills the writer if it is to die
-// then.
-func (rw *raceWriter) done(n int) {
+// report takes one line of the writer's output: "ack N [SETTLED]" or
+// "fail N: cause".
+func (rw *raceWriter) report(line string) error {
+	verb, rest, _ := strings.Cut(line, " ")
+	var fields []string
+	switch verb {
+	case "ack":
+		fields = strings.Fields(rest)
+	case "fail":
+		n, _, _ := strings.Cut(rest, ":")
+		fields = []string{n}
+	default:
+		return fmt.Errorf("unexpected output %q", line)
+	}
+	if len(fields) == 0 {
+		return fmt.Errorf("unexpected output %q", line)
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil || n != rw.lastDone+1 || n > rw.plan {
+		return fmt.Errorf("report %q out of order after update %d", line, rw.lastDone)
+	}
 	rw.lastDone = n
+	if verb == "fail" {
+		rw.failed++
+	} else {
+		rw.acks = append(rw.acks, n)
+		if len(fields) > 1 {
+			rw.settled, _ = strconv.Atoi(fields[1])
+		}
+	}
 	if n == rw.kill.afterUpdate {
 		rw.die()
 	}
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rangetx/rangetx/interop"
@@ -17,8 +19,9 @@ import (
 // inner chunks of the same shards at once, three are SIGKILLed (two in the
 // middle of writing a shard), then recovery. Through rangetx every
 // acknowledged chunk must be there and every shard must decode; the naive
-// read-modify-write of the same workload must lose acknowledged chunks. The
-// shards rangetx wrote are then read by zarrita.
+// read-modify-writes of the same workload must lose acknowledged chunks,
+// the one that renames whole files to stale copies alone. The shards
+// rangetx wrote are then read by zarrita.
 func TestShardRace(t *testing.T) {
 	root := t.TempDir()
 	r := rangetx(t, nil, nil, "shard", "race", "--root", root, "--json")
@@ -29,26 +32,38 @@ func TestShardRace(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	t.Logf("naive %+v", rep.Naive)
+	t.Logf("naive %+v", rep.InPlace)
+	t.Logf("naive-rename %+v", rep.Rename)
 	t.Logf("rangetx %+v", rep.Rangetx)
 	rt := rep.Rangetx
 	if rt.Lost != 0 || rt.Undecodable != 0 || rt.Unexpected != 0 {
 		t.Errorf("rangetx lost %d chunks, %d shards do not decode, %d chunks unexpected", rt.Lost, rt.Undecodable, rt.Unexpected)
 	}
-	if rt.Killed != len(raceKills) {
-		t.Errorf("rangetx run: %d writers killed, want %d", rt.Killed, len(raceKills))
+	// The two crash-point kills always happen; the one from outside
+	// could, in theory, come after its writer has finished.
+	if rt.Killed < 2 {
+		t.Errorf("rangetx run: %d writers killed, want at least 2", rt.Killed)
 	}
-	// Each of the two writers killed in the middle of an in-place write
-	// left a committed, unapplied entry that someone had to replay.
-	if rt.Settled+rt.Replayed < 2 {
-		t.Errorf("only %d entries of killed writers were replayed", rt.Settled+rt.Replayed)
+	// The writers killed in the middle of an in-place write left committed,
+	// unapplied entries that someone had to replay. (Replays by a writer
+	// killed before its next report go uncounted, so only one is required.)
+	if rt.Settled+rt.Replayed < 1 {
+		t.Errorf("no entries of killed writers were replayed")
 	}
 	// Every writer that was not killed finished all its updates.
-	if min := (raceWorkers - len(raceKills)) * len(racePlan(raceArrayDef, 0)); rt.Acked < min {
+	if min := (raceWorkers - len(raceKills)) * len(racePlan(raceArrayDef, 0)); rt.Acked < min || rt.Failed != 0 {
 		t.Errorf("rangetx acknowledged %d updates, fewer than the %d of the writers never killed", rt.Acked, min)
 	}
-	if rep.Naive.Lost == 0 {
-		t.Errorf("the naive read-modify-write lost nothing: %+v", rep.Naive)
+	if rep.InPlace.Lost == 0 {
+		t.Errorf("the naive read-modify-write lost nothing: %+v", rep.InPlace)
+	}
+	if rep.Rename.Undecodable != 0 || rep.Rename.LostInTorn != 0 {
+		t.Errorf("renaming whole files left shards that do not decode: %+v", rep.Rename)
+	}
+	// Its read-modify-write spans a write and two fsyncs: in 100 runs it
+	// never lost fewer than 16 of the 64 chunks.
+	if rep.Rename.LostStale == 0 {
+		t.Errorf("renaming whole files lost nothing to stale copies: %+v", rep.Rename)
 	}
 	if rep.Shards != 4 || rep.Chunks != 64 || rep.Updates != 384 {
 		t.Errorf("report describes %d shards, %d chunks, %d updates", rep.Shards, rep.Chunks, rep.Updates)
@@ -104,7 +119,7 @@ func TestRaceCheck(t *testing.T) {
 			if w == 5 && u.version > 1 || u.version > 2 {
 				continue
 			}
-			if err := naivePut(root, a, u, false, ev); err != nil {
+			if err := naivePut(root, a, u, w == 5, false, ev); err != nil {
 				t.Fatal(err)
 			}
 			acked[u.id] = u.version
@@ -130,7 +145,7 @@ func TestRaceCheck(t *testing.T) {
 		m[id] = v
 		return m
 	}
-	if out := check(claim(some, 3), nil); out != (raceOutcome{Lost: 1}) {
+	if out := check(claim(some, 3), nil); out != (raceOutcome{Lost: 1, LostStale: 1}) {
 		t.Errorf("an acknowledged version 3 that is not there: %+v", out)
 	}
 	if out := check(claim(some, 1), map[int]int{some: 2}); out != (raceOutcome{}) {
@@ -139,13 +154,35 @@ func TestRaceCheck(t *testing.T) {
 	if out := check(claim(some, 1), nil); out != (raceOutcome{Unexpected: 1}) {
 		t.Errorf("version 2 never acknowledged nor in flight: %+v", out)
 	}
-	// Tear the shard of chunk 0,0 as a killed writer does.
-	c00 := raceChunks(a)[0]
-	file := raceShardFile(root, a, c00)
+	// Garble chunk some: a valid index over bytes of another chunk.
+	file := raceShardFile(root, a, racePlan(a, 3)[0].chunk)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	chunks, err := shard.DecodeShard(a.Layout(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, local, _ := a.ShardOf(racePlan(a, 3)[0].chunk)
+	i, _ := a.Layout().Linear(local)
+	garbled := slices.Clone(chunks)
+	for j, c := range chunks {
+		if j != i && c != nil {
+			garbled[i] = c
+		}
+	}
+	g, err := shard.EncodeShard(a.Layout(), garbled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, g, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := check(acked, nil); out != (raceOutcome{Lost: 1, LostGarbled: 1, Unexpected: 1}) {
+		t.Errorf("a chunk holding another chunk's bytes: %+v", out)
+	}
+	// Tear the shard as a writer killed while rewriting it in place does.
 	if err := os.WriteFile(file, b[:len(b)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +199,7 @@ func TestRaceCheck(t *testing.T) {
 		t.Errorf("a torn shard: %+v", out)
 	}
 	// The naive writer refuses to touch it.
-	if err := naivePut(root, a, racePlan(a, 3)[0], false, ev); !errors.Is(err, shard.ErrCorruptIndex) {
+	if err := naivePut(root, a, racePlan(a, 3)[0], false, false, ev); !errors.Is(err, shard.ErrCorruptIndex) {
 		t.Errorf("naive put over a torn shard: %v", err)
 	}
 }
@@ -173,5 +210,12 @@ func TestShardRaceUsage(t *testing.T) {
 	}
 	if r := rangetx(t, nil, nil, "shard", "race", "--workers", "3"); r.code != 2 {
 		t.Fatalf("shard race --workers: exit %d, want 2", r.code)
+	}
+	used := t.TempDir()
+	if err := os.Mkdir(filepath.Join(used, "rangetx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := rangetx(t, nil, nil, "shard", "race", "--root", used); r.code != 2 || !strings.Contains(r.stderr, "earlier run") {
+		t.Fatalf("shard race on a used root: exit %d, %s", r.code, r.stderr)
 	}
 }

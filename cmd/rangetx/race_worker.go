@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/rangetx/rangetx/shard"
 	"github.com/rangetx/rangetx/txn"
@@ -17,24 +18,35 @@ import (
 // processes with (this same executable).
 const raceWorkerCmd = "shard-race-worker"
 
+// raceMethod is how a writer of the shard race stores an update; it names
+// the run's directory under the race's root too.
+type raceMethod string
+
+const (
+	raceInPlace raceMethod = "naive"        // read, replace, rewrite the file in place, fsync
+	raceRename  raceMethod = "naive-rename" // read, replace, write a new file, fsync, rename it over, fsync the directory
+	raceRangetx raceMethod = "rangetx"      // shard.PutChunk
+)
+
+var raceMethods = []raceMethod{raceInPlace, raceRename, raceRangetx}
+
 // runRaceWorker is one writer of the shard race:
 //
-//	shard-race-worker --root DIR --worker W [--naive [--tear-at N]]
+//	shard-race-worker --root DIR --worker W --method naive|naive-rename|rangetx [--tear-at N]
 //
 // It prints "ready", waits for a line on stdin, then makes writer W's
-// updates (racePlan) and prints "ack N" after update N returned, or, naive
-// only, "fail N: cause" when it could not make it. With rangetx each update
-// is shard.PutChunk in journal mode, and at the end it prints "settled N":
-// the entries of dead writers its engine replayed (txn.Stats.Settled); --naive reads the shard file, replaces
-// the chunk and writes the file back, as a store without rangetx does.
-// --tear-at N makes the naive writer stop halfway through writing the file
-// in its first write from update N on: it prints "crashpoint naive-write"
-// to stderr and blocks until it is killed.
+// updates (racePlan) one at a time and prints "ack N" as soon as update N
+// returned — through rangetx "ack N S", S being the entries of dead writers
+// its engine has replayed so far (txn.Stats.Settled) — or, without
+// rangetx, "fail N: cause" when the shard it read did not decode. With
+// --tear-at N a writer without rangetx stops halfway through writing a
+// file in its first write from update N on: it prints "crashpoint
+// naive-write" to stderr and blocks until it is killed.
 func runRaceWorker(ctx context.Context, ev env, args []string) error {
 	f := newFlags(raceWorkerCmd, true)
 	w := f.Int("worker", 0, "writer number")
-	naive := f.Bool("naive", false, "read-modify-write the shard files without rangetx")
-	tearAt := f.Int("tear-at", 0, "naive: stop in the middle of the first write from this update on")
+	method := f.String("method", "", "naive, naive-rename or rangetx")
+	tearAt := f.Int("tear-at", 0, "without rangetx: stop in the middle of the first write from this update on")
 	if _, err := f.parse(args); err != nil {
 		return err
 	}
@@ -43,11 +55,14 @@ func runRaceWorker(ctx context.Context, ev env, args []string) error {
 		return err
 	}
 	a := raceArrayDef
-	put := func(n int, u raceUpdate) error {
-		return naivePut(root, a, u, *tearAt > 0 && n >= *tearAt, ev)
+	m := raceMethod(*method)
+	put := func(n int, u raceUpdate) (string, error) {
+		return "", naivePut(root, a, u, m == raceRename, *tearAt > 0 && n >= *tearAt, ev)
 	}
 	done := func() error { return nil }
-	if !*naive {
+	switch m {
+	case raceInPlace, raceRename:
+	case raceRangetx:
 		e, err := openEngine(ctx, ev, f, txn.ModeJournal, false)
 		if err != nil {
 			return err
@@ -56,27 +71,24 @@ func runRaceWorker(ctx context.Context, ev env, args []string) error {
 		if a, err = shard.OpenArray(ctx, e, raceArray); err != nil {
 			return err
 		}
-		put = func(_ int, u raceUpdate) error {
-			return shard.PutChunk(ctx, e, raceArray, a, u.chunk, raceContent(a, u.id, u.version))
+		put = func(_ int, u raceUpdate) (string, error) {
+			err := shard.PutChunk(ctx, e, raceArray, a, u.chunk, raceContent(a, u.id, u.version))
+			return " " + strconv.FormatInt(e.Stats().Settled, 10), err
 		}
-		done = func() error {
-			if err := e.Close(); err != nil {
-				return err
-			}
-			fmt.Fprintf(ev.stdout, "settled %d\n", e.Stats().Settled)
-			return nil
-		}
+		done = e.Close
+	default:
+		return fmt.Errorf("%w: --method %q", errUsage, *method)
 	}
 	fmt.Fprintln(ev.stdout, "ready")
 	if _, err := bufio.NewReader(ev.stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("waiting for the start: %w", err)
 	}
 	for i, u := range racePlan(a, *w) {
-		err := put(i+1, u)
+		extra, err := put(i+1, u)
 		switch {
 		case err == nil:
-			fmt.Fprintf(ev.stdout, "ack %d\n", i+1)
-		case *naive && errors.Is(err, shard.ErrCorruptIndex):
+			fmt.Fprintf(ev.stdout, "ack %d%s\n", i+1, extra)
+		case m != raceRangetx && errors.Is(err, shard.ErrCorruptIndex):
 			fmt.Fprintf(ev.stdout, "fail %d: %v\n", i+1, err)
 		default:
 			return fmt.Errorf("writer %d update %d: %w", *w, i+1, err)
@@ -86,13 +98,15 @@ func runRaceWorker(ctx context.Context, ev env, args []string) error {
 }
 
 // naivePut is one update without rangetx: read the whole shard file, decode
-// it, replace one inner chunk, encode the whole shard again, and write it
-// back over the file (truncate, write, fsync). Nothing stops two writers
-// from reading the same shard and each writing back its own version of it,
-// and a writer killed while writing leaves a torn file. A shard that does
-// not decode is ErrCorruptIndex and is left alone. With tear, the write
-// stops halfway and the process waits to be killed.
-func naivePut(root string, a shard.Array, u raceUpdate, tear bool, ev env) error {
+// it, replace one inner chunk, encode the whole shard again, and store it
+// with one write and an fsync — over the file itself, truncated first (as a
+// plain local store writes a value), or, with rename, into a new file that
+// is then renamed over the shard and the directory synced. Nothing stops
+// two writers from reading the same shard and each storing its own copy of
+// it; a writer killed while rewriting in place leaves a torn file. A shard
+// that does not decode is ErrCorruptIndex and is left alone. With tear, the
+// write stops halfway and the process waits to be killed.
+func naivePut(root string, a shard.Array, u raceUpdate, rename, tear bool, ev env) error {
 	l := a.Layout()
 	file := raceShardFile(root, a, u.chunk)
 	var chunks [][]byte
@@ -118,10 +132,15 @@ func naivePut(root string, a shard.Array, u raceUpdate, tear bool, ev env) error
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	fh, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	target := file
+	if rename {
+		target = fmt.Sprintf("%s.tmp-%d", file, os.Getpid())
+	}
+	fh, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -136,5 +155,16 @@ func naivePut(root string, a shard.Array, u raceUpdate, tear bool, ev env) error
 	if _, err := fh.Write(out); err != nil {
 		return err
 	}
-	return fh.Sync()
+	if err := fh.Sync(); err != nil || !rename {
+		return err
+	}
+	if err := os.Rename(target, file); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

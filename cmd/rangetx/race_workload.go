@@ -129,9 +129,11 @@ func raceShardFile(root string, a shard.Array, chunk []int) string {
 // raceOutcome is what a finished race left in a store.
 type raceOutcome struct {
 	Undecodable int `json:"undecodable_shards"` // shards whose index does not decode
-	Lost        int `json:"lost"`               // inner chunks without their last acknowledged write
-	LostInTorn  int `json:"lost_in_torn"`       // of Lost, those in shards that do not decode
-	Unexpected  int `json:"unexpected"`         // inner chunks holding a version never written, or garbage
+	Lost        int `json:"lost"`               // inner chunks without their last acknowledged write, in all:
+	LostInTorn  int `json:"lost_in_torn"`       // in shards that do not decode,
+	LostGarbled int `json:"lost_garbled"`       // holding bytes that are no version of the chunk,
+	LostStale   int `json:"lost_stale"`         // holding an older version
+	Unexpected  int `json:"unexpected"`         // inner chunks holding garbage or a version never written
 }
 
 // raceCheck reads every shard file under root directly, as any Zarr reader
@@ -162,7 +164,6 @@ func raceCheck(root string, a shard.Array, acked, inflight map[int]int) (raceOut
 		}
 		if chunks == nil { // the shard does not decode
 			if acked[id] > 0 {
-				out.Lost++
 				out.LostInTorn++
 			}
 			continue
@@ -178,7 +179,7 @@ func raceCheck(root string, a shard.Array, acked, inflight map[int]int) (raceOut
 			if err != nil {
 				out.Unexpected++
 				if acked[id] > 0 {
-					out.Lost++
+					out.LostGarbled++
 				}
 				continue
 			}
@@ -186,10 +187,11 @@ func raceCheck(root string, a shard.Array, acked, inflight map[int]int) (raceOut
 		switch {
 		case v == acked[id]:
 		case v < acked[id]:
-			out.Lost++
+			out.LostStale++
 		case v != inflight[id]:
 			out.Unexpected++
 		}
 	}
+	out.Lost = out.LostInTorn + out.LostGarbled + out.LostStale
 	return out, nil
 }

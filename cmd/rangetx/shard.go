@@ -32,9 +32,10 @@ const shardUsage = `shard create  --root DIR ARRAY --dtype uint8|int32|float32|f
       that make no valid array (chunks must divide shards), --chunk-crc with --gzip, a coordinate list that is not
       integers separated by commas. Exit 1 (nothing written): coordinates of the wrong rank or out of range,
       a FILE of the wrong size, a missing root or array, an existing array (create).
-      race: 8 writer processes update the inner chunks of one array's shards at once, some are killed; once through a
-      naive read-modify-write of the shard files, once through rangetx (in DIR/naive and DIR/rangetx, DIR a temporary
-      directory by default). Exit 1 if the rangetx run lost an acknowledged chunk or left a shard that does not decode.`
+      race: 8 writer processes update the inner chunks of one array's shards at once, 3 are killed; run without rangetx
+      (read-modify-write of the shard files, in place and by rename) and through rangetx, in DIR/naive, DIR/naive-rename
+      and DIR/rangetx (DIR a temporary directory by default; exit 2 if it holds an earlier run). Exit 1 if the rangetx
+      run lost an acknowledged chunk or left a shard that does not decode.`
 
 var shardCommands = []struct {
 	name string
