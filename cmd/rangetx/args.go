@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -85,4 +86,20 @@ func parseRootJSON(name string, ev env, args []string) (root string, asJSON bool
 		return "", false, err
 	}
 	return root, *j, isDir(root)
+}
+
+// demoRoot returns the directory a demonstration works in: --root, else
+// $RANGETX_ROOT, else a new temporary directory that remove deletes (for
+// the others remove does nothing).
+func (f *flags) demoRoot(ev env, prefix string) (root string, remove func(), err error) {
+	if root = strings.TrimSpace(*f.root); root == "" {
+		root = ev.getenv("RANGETX_ROOT")
+	}
+	if root != "" {
+		return root, func() {}, nil
+	}
+	if root, err = os.MkdirTemp("", prefix); err != nil {
+		return "", nil, err
+	}
+	return root, func() { os.RemoveAll(root) }, nil
 }

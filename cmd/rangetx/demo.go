@@ -86,16 +86,11 @@ func runDemo(ctx context.Context, ev env, args []string) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
-	root := *f.root
-	if root == "" {
-		root = ev.getenv("RANGETX_ROOT")
+	root, remove, err := f.demoRoot(ev, "rangetx-demo-")
+	if err != nil {
+		return err
 	}
-	if root == "" {
-		if root, err = os.MkdirTemp("", "rangetx-demo-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(root)
-	}
+	defer remove()
 	out := ev.stdout
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	start := time.Now()

@@ -79,16 +79,11 @@ func runShardRace(ctx context.Context, ev env, args []string) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
-	root := strings.TrimSpace(*f.root)
-	if root == "" {
-		root = ev.getenv("RANGETX_ROOT")
+	root, remove, err := f.demoRoot(ev, "rangetx-race-")
+	if err != nil {
+		return err
 	}
-	if root == "" {
-		if root, err = os.MkdirTemp("", "rangetx-race-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(root)
-	}
+	defer remove()
 	for _, m := range raceMethods {
 		if _, err := os.Lstat(filepath.Join(root, string(m))); !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: --root %s already holds %s (from an earlier run?): give a new directory", errUsage, root, m)
