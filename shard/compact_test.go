@@ -26,6 +26,9 @@ func TestCompact(t *testing.T) {
 		if err != nil || live != 16 || dead != 11 {
 			t.Fatalf("DeadSpace = %d, %d, %v; want 16, 11", live, dead, err)
 		}
+		if in, err := shard.Inspect(ctx, e, key, l); err != nil || in.DeadRatio() != 11.0/27 {
+			t.Fatalf("DeadRatio = %v, %v; want 11/27", in.DeadRatio(), err)
+		}
 		oldSize := len(raw(t, root, e, key))
 		n, err := shard.Compact(ctx, e, key, l)
 		if err != nil || n != dead {

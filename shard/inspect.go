@@ -21,6 +21,16 @@ type Info struct {
 	Live, Dead int64
 }
 
+// DeadRatio returns the share of the data region that is dead, Dead / (Live
+// + Dead): 0 for a shard without dead bytes (or without data), 1 for one
+// whose every data byte is dead. Compacting pays when it is high.
+func (in Info) DeadRatio() float64 {
+	if in.Dead <= 0 {
+		return 0
+	}
+	return float64(in.Dead) / float64(in.Live+in.Dead)
+}
+
 // Chunks returns the number of non-empty entries.
 func (in Info) Chunks() int {
 	n := 0

@@ -323,6 +323,8 @@ type shardStat struct {
 	Size   int64  `json:"size"`
 	Live   int64  `json:"live"`
 	Dead   int64  `json:"dead"`
+	// DeadRatio is Dead / (Live + Dead), 0 without dead bytes.
+	DeadRatio float64 `json:"dead_ratio"`
 	// Entries lists the stored inner chunks only, in C order; an inner
 	// chunk that is not listed is empty (it reads as the fill value).
 	Entries []statEntry `json:"entries"`
@@ -349,7 +351,7 @@ func runShardStat(ctx context.Context, ev env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("shard %s (%s): %w", fmtInts(sc), key, err)
 	}
-	st := shardStat{Key: key, Exists: in.Exists, Size: in.Size, Live: in.Live, Dead: in.Dead, Entries: []statEntry{}}
+	st := shardStat{Key: key, Exists: in.Exists, Size: in.Size, Live: in.Live, Dead: in.Dead, DeadRatio: in.DeadRatio(), Entries: []statEntry{}}
 	for i, en := range in.Entries {
 		if en.Empty() {
 			continue
@@ -372,7 +374,7 @@ func runShardStat(ctx context.Context, ev env, args []string) error {
 	if !st.Exists {
 		fmt.Fprintf(w, "not stored: every inner chunk reads as the fill value\n")
 	}
-	fmt.Fprintf(w, "size %d\nlive %d\ndead %d\n", st.Size, st.Live, st.Dead)
+	fmt.Fprintf(w, "size %d\nlive %d\ndead %d\ndead ratio %.3f\n", st.Size, st.Live, st.Dead, st.DeadRatio)
 	fmt.Fprintf(w, "stored chunks %d of %d (index %d bytes at the %s; chunk offset nbytes):\n",
 		len(st.Entries), l.NumChunks(), l.IndexBytes(), map[bool]string{false: "end", true: "start"}[l.IndexAtStart])
 	for _, en := range st.Entries {

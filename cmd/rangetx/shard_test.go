@@ -16,11 +16,12 @@ import (
 
 // statJSON is what "shard stat --json" prints.
 type statJSON struct {
-	Key     string `json:"key"`
-	Exists  bool   `json:"exists"`
-	Size    int64  `json:"size"`
-	Live    int64  `json:"live"`
-	Dead    int64  `json:"dead"`
+	Key     string  `json:"key"`
+	Exists  bool    `json:"exists"`
+	Size    int64   `json:"size"`
+	Live    int64   `json:"live"`
+	Dead    int64   `json:"dead"`
+	Ratio   float64 `json:"dead_ratio"`
 	Entries []struct {
 		Chunk  []int  `json:"chunk"`
 		Offset uint64 `json:"offset"`
@@ -191,7 +192,8 @@ func TestShardStatCompactGzip(t *testing.T) {
 	second := randBytes(rng, 25)
 	ok(t, rangetx(t, nil, nil, "shard", "put", "--root", root, "g", "0,0", writeFile(t, tmp, "c", second)))
 	st = shardStatJSON(t, root, "g", "0,0")
-	if st.Dead != int64(old.NBytes) || st.Entries[0].Offset == old.Offset || st.Size != index+st.Live+st.Dead {
+	if st.Dead != int64(old.NBytes) || st.Entries[0].Offset == old.Offset || st.Size != index+st.Live+st.Dead ||
+		st.Ratio != float64(st.Dead)/float64(st.Live+st.Dead) {
 		t.Fatalf("stat after an overwrite (old entry %+v) = %+v", old, st)
 	}
 	text := ok(t, rangetx(t, nil, nil, "shard", "stat", "--root", root, "g", "0,0")).stdout
@@ -200,6 +202,7 @@ func TestShardStatCompactGzip(t *testing.T) {
 		fmt.Sprintf("size %d\n", st.Size),
 		fmt.Sprintf("live %d\n", st.Live),
 		fmt.Sprintf("dead %d\n", st.Dead),
+		fmt.Sprintf("dead ratio %.3f\n", st.Ratio),
 		fmt.Sprintf("  0,0 %d %d\n", st.Entries[0].Offset, st.Entries[0].NBytes),
 		fmt.Sprintf("  1,1 %d %d\n", st.Entries[1].Offset, st.Entries[1].NBytes),
 	} {
@@ -213,7 +216,7 @@ func TestShardStatCompactGzip(t *testing.T) {
 		t.Fatalf("compact printed %q, want %q", r.stdout, want)
 	}
 	after := shardStatJSON(t, root, "g", "0,0")
-	if after.Dead != 0 || after.Live != st.Live || after.Size != st.Size-st.Dead || len(after.Entries) != 2 {
+	if after.Dead != 0 || after.Ratio != 0 || after.Live != st.Live || after.Size != st.Size-st.Dead || len(after.Entries) != 2 {
 		t.Fatalf("stat after compact = %+v (before %+v)", after, st)
 	}
 	if !strings.Contains(ok(t, rangetx(t, nil, nil, "shard", "stat", "--root", root, "g", "0,0")).stdout, "dead 0\n") {
