@@ -288,17 +288,24 @@ func TestPatchCopy(t *testing.T) {
 		p    Patch
 		want string
 	}{
-		{"same size", ptr("0123456789"), Patch{10, 10, []Range{r(2, "ab"), r(9, "Z")}}, "01ab45678Z"},
-		{"grow", ptr("0123"), Patch{4, 7, []Range{r(5, "xy")}}, "0123\x00xy"},
-		{"grow past old with MinSize above old", ptr("01"), Patch{5, 5, nil}, "01\x00\x00\x00"},
-		{"shrink", ptr("0123456789"), Patch{3, 3, []Range{r(0, "a")}}, "a12"},
-		{"MinSize cut then grow", ptr("0123456789"), Patch{2, 6, []Range{r(5, "z")}}, "01\x00\x00\x00z"},
-		{"MinSize zero", ptr("0123"), Patch{0, 2, nil}, "\x00\x00"},
-		{"later range wins", ptr("0000"), Patch{4, 4, []Range{r(0, "abc"), r(1, "X")}}, "aXc0"},
-		{"range ends at size", ptr("01"), Patch{2, 4, []Range{r(2, "ab"), r(4, "")}}, "01ab"},
-		{"create from missing", nil, Patch{0, 3, []Range{r(0, "new")}}, "new"},
-		{"create from missing, MinSize ignored", nil, Patch{2, 4, []Range{r(3, "x")}}, "\x00\x00\x00x"},
-		{"to empty", ptr("abc"), Patch{0, 0, nil}, ""},
+		{"same size", ptr("0123456789"), Patch{10, 10, []Range{r(2, "ab"), r(9, "Z")}, nil}, "01ab45678Z"},
+		{"grow", ptr("0123"), Patch{4, 7, []Range{r(5, "xy")}, nil}, "0123\x00xy"},
+		{"grow past old with MinSize above old", ptr("01"), Patch{5, 5, nil, nil}, "01\x00\x00\x00"},
+		{"shrink", ptr("0123456789"), Patch{3, 3, []Range{r(0, "a")}, nil}, "a12"},
+		{"MinSize cut then grow", ptr("0123456789"), Patch{2, 6, []Range{r(5, "z")}, nil}, "01\x00\x00\x00z"},
+		{"MinSize zero", ptr("0123"), Patch{0, 2, nil, nil}, "\x00\x00"},
+		{"later range wins", ptr("0000"), Patch{4, 4, []Range{r(0, "abc"), r(1, "X")}, nil}, "aXc0"},
+		{"range ends at size", ptr("01"), Patch{2, 4, []Range{r(2, "ab"), r(4, "")}, nil}, "01ab"},
+		{"create from missing", nil, Patch{0, 3, []Range{r(0, "new")}, nil}, "new"},
+		{"create from missing, MinSize ignored", nil, Patch{2, 4, []Range{r(3, "x")}, nil}, "\x00\x00\x00x"},
+		{"to empty", ptr("abc"), Patch{0, 0, nil, nil}, ""},
+		{"copies from the old version", ptr("0123456789"),
+			Patch{MinSize: 0, Size: 8, Copies: []Copy{{Off: 0, Src: 6, N: 4}, {Off: 4, Src: 0, N: 2}, {Off: 7, Src: 9, N: 1}}},
+			"6789" + "01\x009"},
+		{"copies overlap their sources, ranges go on top", ptr("abcdef"),
+			Patch{MinSize: 6, Size: 6, Copies: []Copy{{Off: 1, Src: 0, N: 5}, {Off: 0, Src: 5, N: 0}}, Ranges: []Range{r(5, "Z")}},
+			"aabcdZ"},
+		{"copy past the old end, grown", ptr("xy"), Patch{MinSize: 2, Size: 5, Copies: []Copy{{Off: 3, Src: 0, N: 2}}}, "xy\x00xy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachStore(t, func(t *testing.T, s fullStore) {
@@ -330,6 +337,12 @@ func TestPatchCopyInvalid(t *testing.T) {
 			{MinSize: 4, Size: 4, Ranges: []Range{{Off: 5}}},
 			{MinSize: 4, Size: math.MaxInt64, Ranges: []Range{{Off: math.MaxInt64 - 1, Data: []byte("ab")}}},
 			{MinSize: 4, Size: 4, Ranges: []Range{{Off: 0, Data: []byte("a")}, {Off: math.MaxInt64, Data: []byte("a")}}},
+			{MinSize: 4, Size: 4, Copies: []Copy{{Off: 0, Src: 0, N: 5}}},                         // past the new size
+			{MinSize: 4, Size: 8, Copies: []Copy{{Off: 0, Src: 1, N: 4}}},                         // past the old value
+			{MinSize: 4, Size: 8, Copies: []Copy{{Off: 0, Src: -1, N: 1}}},                        // negative source
+			{MinSize: 4, Size: 8, Copies: []Copy{{Off: 0, Src: 0, N: -1}}},                        // negative length
+			{MinSize: 4, Size: 8, Copies: []Copy{{Off: 1, Src: math.MaxInt64, N: 2}}},             // source overflows
+			{MinSize: 4, Size: math.MaxInt64, Copies: []Copy{{Off: math.MaxInt64, Src: 0, N: 1}}}, // destination overflows
 		} {
 			if err := s.PatchCopy(ctx, "k", p); !errors.Is(err, ErrInvalidRange) {
 				t.Errorf("PatchCopy(%+v) = %v, want ErrInvalidRange", p, err)

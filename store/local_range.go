@@ -43,7 +43,7 @@ func (l *Local) WriteAt(ctx context.Context, key string, p []byte, off int64) (i
 		return 0, l.err("write", key, err)
 	}
 	defer f.Close()
-	if err := checkRange(off, len(p), fi.Size()); err != nil {
+	if err := checkRange(off, int64(len(p)), fi.Size()); err != nil {
 		return 0, l.err("write", key, err)
 	}
 	n, err := f.WriteAt(p, off)
@@ -123,7 +123,8 @@ func copyPrefix(f, old vfs.File, n, oldSize int64) error {
 // PatchCopy atomically and durably replaces key's value with a patched copy,
 // like Put: the first min(MinSize, old size) bytes are copied file to file
 // (on vfs.Default by the kernel, copy_file_range on Linux, never through
-// memory), the copy is resized to Size and the ranges are written over it.
+// memory), the copy is resized to Size, the copies are made from the old
+// file (vfs.CopyRange) and the ranges are written over it.
 // The copy is a reflink clone (FICLONE) where the file system supports one.
 // A missing value is patched from empty, creating parent directories. An
 // invalid patch is ErrInvalidRange and writes nothing; so does a cancelled
@@ -157,6 +158,9 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 		defer f.Close()
 		old, oldSize = f, fi.Size()
 	}
+	if err := p.checkCopies(oldSize); err != nil {
+		return err
+	}
 	return l.replace(ctx, path, mode, keep, func(f vfs.File) error {
 		if n := min(p.MinSize, oldSize); n > 0 {
 			if err := copyPrefix(f, old, n, oldSize); err != nil {
@@ -165,6 +169,11 @@ func (l *Local) patchCopy(ctx context.Context, key string, p Patch) error {
 		}
 		if err := f.Truncate(p.Size); err != nil {
 			return err
+		}
+		for _, c := range p.Copies {
+			if err := vfs.CopyRange(f, c.Off, old, c.Src, c.N); err != nil {
+				return err
+			}
 		}
 		for _, r := range p.Ranges {
 			if _, err := f.WriteAt(r.Data, r.Off); err != nil {

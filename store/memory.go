@@ -160,7 +160,7 @@ func (m *Memory) WriteAt(ctx context.Context, key string, p []byte, off int64) (
 	if !ok {
 		return 0, opErr("write", key, ErrNotFound)
 	}
-	if err := checkRange(off, len(p), int64(len(v.data))); err != nil {
+	if err := checkRange(off, int64(len(p)), int64(len(v.data))); err != nil {
 		return 0, opErr("write", key, err)
 	}
 	// Get copies out, so writing into the shared slice is safe.
@@ -216,8 +216,14 @@ func (m *Memory) PatchCopy(ctx context.Context, key string, p Patch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.vals[key].data
+	if err := p.checkCopies(int64(len(old))); err != nil {
+		return opErr("patch", key, err)
+	}
 	data := make([]byte, p.Size)
 	copy(data, old[:min(p.MinSize, int64(len(old)))])
+	for _, c := range p.Copies {
+		copy(data[c.Off:c.Off+c.N], old[c.Src:])
+	}
 	for _, r := range p.Ranges {
 		copy(data[r.Off:], r.Data)
 	}

@@ -74,17 +74,28 @@ type RangeWriter interface {
 
 // Patch describes a new version of a value relative to its current version:
 // the current bytes cut to MinSize, then resized to Size (growing with
-// zeros), then each Range written over. Ranges lie inside [0, Size).
+// zeros), then each Copy made (its bytes read from the current version, so
+// the order of Copies does not matter), then each Range written over.
+// Ranges and Copy destinations lie inside [0, Size); Copy sources inside
+// the current version.
 type Patch struct {
 	MinSize int64
 	Size    int64
 	Ranges  []Range
+	Copies  []Copy
 }
 
 // Range is a run of bytes at an offset.
 type Range struct {
 	Off  int64
 	Data []byte
+}
+
+// Copy is a run of N bytes of a value's current version, from offset Src,
+// placed at offset Off of its new version. It lets a patch move bytes
+// without the caller holding them in memory.
+type Copy struct {
+	Off, Src, N int64
 }
 
 // Patcher is implemented by stores that can build a patched copy of a value
