@@ -21,8 +21,8 @@ import (
 
 // FuzzTxn decodes an operation sequence from the input — begin, write-at,
 // resize, read-at, commit, rollback, a simulated power loss between
-// transactions, and a commit interrupted by a power loss at its k-th file
-// operation — and runs it on two engines at once: one on the memory store,
+// transactions, a commit interrupted by a power loss at its k-th file
+// operation, and copy-range (which makes the commit a copy) — and runs it on two engines at once: one on the memory store,
 // one on the local store over the simulated file system, comparing both
 // with a plain byte-slice model after every step.
 func FuzzTxn(f *testing.F) {
@@ -30,6 +30,7 @@ func FuzzTxn(f *testing.F) {
 	f.Add([]byte{0, 1, 1, 200, 40, 9, 2, 50, 4, 6, 7, 0, 1, 1, 0, 8, 3, 3, 0, 20, 5})
 	f.Add([]byte{0, 2, 2, 255, 1, 7, 7, 4, 0, 2, 2, 3, 1, 1, 5, 9, 4, 7, 1, 0, 0, 1, 9, 9, 9, 9, 7, 3, 6, 1})
 	f.Add([]byte{7, 5, 0, 0, 1, 0, 100, 3, 7, 2, 0, 0, 1, 60, 100, 1, 7, 9})
+	f.Add([]byte{0, 0, 1, 9, 9, 200, 7, 4, 0, 0, 8, 5, 5, 1, 90, 3, 0, 30, 7, 3, 1, 8, 0, 0, 2, 50, 4})
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		h := newTxnHarness(t)
 		defer h.close()
@@ -61,6 +62,7 @@ type txnHarness struct {
 
 	// The open transaction, if any, on both engines.
 	key     string
+	base    []byte // the value as the transaction began
 	staged  []byte // nil: value missing and untouched
 	memTx   *txn.Tx
 	localTx *txn.Tx
@@ -127,7 +129,7 @@ func arg(p *[]byte) int {
 
 func (h *txnHarness) step(prog []byte) []byte {
 	h.steps++
-	op := arg(&prog) % 8
+	op := arg(&prog) % 9
 	switch op {
 	case 0: // begin
 		h.endTx(false)
@@ -151,8 +153,33 @@ func (h *txnHarness) step(prog []byte) []byte {
 	case 7: // commit, with a power loss before its k-th file operation
 		k := arg(&prog)%24 + 1
 		h.crashingCommit(k, uint64(arg(&prog)))
+	case 8: // copy-range from the value as the transaction began
+		dst := int64(arg(&prog)*arg(&prog)) * (maxFuzzOff / 65025)
+		h.copyRange(dst, int64(arg(&prog)*300), int64((arg(&prog)*37+1)%maxFuzzLen))
 	}
 	return prog
+}
+
+// copyRange copies up to n bytes of the value as the transaction began,
+// from src (taken modulo its size, plus one), to dst.
+func (h *txnHarness) copyRange(dst, src, n int64) {
+	if !h.inTx() {
+		return
+	}
+	src %= int64(len(h.base)) + 1
+	n = min(n, int64(len(h.base))-src)
+	for _, tx := range []*txn.Tx{h.memTx, h.localTx} {
+		if err := tx.CopyRange(dst, src, n); err != nil {
+			h.t.Fatalf("copy %d from %d to %d: %v", n, src, dst, err)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if end := dst + n; end > int64(len(h.staged)) {
+		h.staged = grow(h.staged, end)
+	}
+	copy(h.staged[dst:], h.base[src:src+n])
 }
 
 func (h *txnHarness) begin(key string) {
@@ -164,6 +191,7 @@ func (h *txnHarness) begin(key string) {
 		h.t.Fatalf("local begin %q: %v", key, err)
 	}
 	h.key = key
+	h.base = bytes.Clone(h.model[key])
 	h.staged = bytes.Clone(h.model[key])
 	if h.staged == nil {
 		if _, ok := h.model[key]; ok {

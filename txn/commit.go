@@ -101,7 +101,7 @@ func (tx *Tx) changed() bool {
 	if tx.remove {
 		return true
 	}
-	return tx.staged.bytes > 0 || tx.size != tx.base || tx.minSize != tx.base
+	return len(tx.staged.list) > 0 || tx.size != tx.base || tx.minSize != tx.base
 }
 
 // commitMode resolves ModeAuto and falls back to copy where a journal
@@ -109,8 +109,8 @@ func (tx *Tx) changed() bool {
 func (tx *Tx) commitMode() Mode {
 	e := tx.e
 	_, inPlace := e.st.(store.RangeWriter)
-	if e.j == nil || !inPlace || !tx.exists || tx.mode == ModeCopy {
-		return ModeCopy
+	if e.j == nil || !inPlace || !tx.exists || tx.mode == ModeCopy || tx.staged.copies > 0 {
+		return ModeCopy // a journal record carries bytes, not copies
 	}
 	staged := tx.staged.bytes
 	if staged > maxJournalBytes {
@@ -130,12 +130,17 @@ func (tx *Tx) commitMode() Mode {
 // memory until it is applied, and so far beyond this a copy is cheaper.
 const maxJournalBytes = 1 << 30
 
-func (tx *Tx) ranges() []store.Range {
-	rs := make([]store.Range, len(tx.staged.list))
-	for i, x := range tx.staged.list {
-		rs[i] = store.Range{Off: x.off, Data: x.data}
+// patch returns the copy-mode patch of the staged writes.
+func (tx *Tx) patch() store.Patch {
+	p := store.Patch{MinSize: tx.minSize, Size: tx.size}
+	for _, x := range tx.staged.list {
+		if x.isCopy() {
+			p.Copies = append(p.Copies, store.Copy{Off: x.off, Src: x.src, N: x.n})
+		} else {
+			p.Ranges = append(p.Ranges, store.Range{Off: x.off, Data: x.data})
+		}
 	}
-	return rs
+	return p
 }
 
 // queueJournal starts the journal-mode protocol, which DESIGN.md walks
@@ -197,7 +202,7 @@ func (tx *Tx) commitDelete() error {
 // fsync, rename over it, directory fsync — all inside the store.
 func (tx *Tx) commitCopy() error {
 	e, key := tx.e, tx.key
-	p := store.Patch{MinSize: tx.minSize, Size: tx.size, Ranges: tx.ranges()}
+	p := tx.patch()
 	crashpoint.Hit(crashpoint.CopyBeforeReplace)
 	var err error
 	if pc, ok := e.st.(store.Patcher); ok {
@@ -217,6 +222,11 @@ func (tx *Tx) putPatched(p store.Patch) error {
 	b := make([]byte, p.Size)
 	if p.MinSize > 0 {
 		if err := tx.readBase(b[:p.MinSize], 0); err != nil {
+			return err
+		}
+	}
+	for _, c := range p.Copies {
+		if err := tx.readBase(b[c.Off:c.Off+c.N], c.Src); err != nil {
 			return err
 		}
 	}

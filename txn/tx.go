@@ -107,7 +107,9 @@ func (tx *Tx) ReadAt(p []byte, off int64) (int, error) {
 	} else {
 		clear(q)
 	}
-	tx.staged.overlay(q, off)
+	if err := tx.staged.overlay(q, off, tx.readBase); err != nil {
+		return 0, err
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -140,6 +142,36 @@ func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 	tx.staged.write(off, p)
 	tx.size = max(tx.size, off+int64(len(p)))
 	return len(p), nil
+}
+
+// CopyRange stages a copy of n bytes of the value as it was when the
+// transaction began (its committed state, not this transaction's own
+// writes) from offset src to offset dst, as WriteAt would write them: the
+// transaction reads them there at once, and writing past the end grows the
+// value. The bytes are not read into memory: the commit, which then runs in
+// copy mode whatever the mode asked for, copies them file to file while it
+// builds the new version. It lets a transaction rearrange a large value
+// (compact it, say) in constant memory. A negative src, dst or n, a source
+// range past the value's size at Begin, or an end past
+// Options.MaxValueSize, is store.ErrInvalidRange and stages nothing; n = 0
+// stages nothing.
+func (tx *Tx) CopyRange(dst, src, n int64) error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done {
+		return ErrTxDone
+	}
+	if src < 0 || n < 0 || n > tx.base-src || dst < 0 || n > tx.e.opts.MaxValueSize-dst {
+		return fmt.Errorf("txn: copy %q %d bytes from %d to %d, value size %d, limit %d: %w",
+			tx.key, n, src, dst, tx.base, tx.e.opts.MaxValueSize, store.ErrInvalidRange)
+	}
+	if n == 0 {
+		return nil
+	}
+	tx.touched, tx.remove = true, false
+	tx.staged.copyFrom(dst, src, n)
+	tx.size = max(tx.size, dst+n)
+	return nil
 }
 
 // Resize sets the value's size: shrinking drops bytes, growing adds zeros.

@@ -105,9 +105,9 @@ func (m *model) resize(n int64) {
 	*m = append(*m, make([]byte, n-int64(len(*m)))...)
 }
 
-// TestTxMatchesModel runs random sequences of writes, resizes and reads in
-// transactions, committed or rolled back, and compares every read and the
-// committed value with a plain byte slice.
+// TestTxMatchesModel runs random sequences of writes, copies (CopyRange),
+// resizes and reads in transactions, committed or rolled back, and compares
+// every read and the committed value with a plain byte slice.
 func TestTxMatchesModel(t *testing.T) {
 	forEach(t, func(t *testing.T, e *txn.Engine) {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -120,8 +120,9 @@ func TestTxMatchesModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := append(model(nil), committed...)
+			base := append(model(nil), committed...)
 			for range 1 + rng.IntN(8) {
-				switch rng.IntN(4) {
+				switch rng.IntN(5) {
 				case 0, 1:
 					p := make([]byte, 1+rng.IntN(3000))
 					for i := range p {
@@ -151,6 +152,16 @@ func TestTxMatchesModel(t *testing.T) {
 					}
 					if n < len(p) && err != io.EOF {
 						t.Fatalf("short read without io.EOF: %v", err)
+					}
+				case 4:
+					src := rng.Int64N(int64(len(base)) + 1)
+					n := rng.Int64N(int64(len(base)) - src + 1)
+					dst := rng.Int64N(int64(len(m)) + 2000)
+					if err := tx.CopyRange(dst, src, n); err != nil {
+						t.Fatal(err)
+					}
+					if n > 0 {
+						m.writeAt(base[src:src+n], dst)
 					}
 				}
 			}
