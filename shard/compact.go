@@ -19,8 +19,8 @@ import (
 // copy mode (a new file renamed over the old), so readers and a crash see
 // the old shard or the new one, never a mix, and the new one survives once
 // Compact returns nil. It is serialised with every Update of the shard in
-// any process, like an Update. The live chunks are held in memory during
-// the rewrite.
+// any process, like an Update. The live chunks are copied file to file
+// (Tx.CopyRange): memory stays small whatever the shard's size.
 func Compact(ctx context.Context, e *txn.Engine, key string, l Layout) (reclaimed int64, err error) {
 	if err := l.check(key); err != nil {
 		return 0, err
@@ -50,40 +50,29 @@ func Compact(ctx context.Context, e *txn.Engine, key string, l Layout) (reclaime
 		if err := tx.SetMode(txn.ModeCopy); err != nil {
 			return err
 		}
-		// Read every live chunk before the rewrite discards the old bytes.
-		chunks := make([][]byte, len(entries))
-		seen := make(map[Entry]int)
-		for i, en := range entries {
-			if en.Empty() {
-				continue
-			}
-			if _, dup := seen[en]; dup {
-				continue
-			}
-			seen[en] = i
-			chunks[i] = make([]byte, en.NBytes)
-			if err := readFull(tx, chunks[i], int64(en.Offset)); err != nil {
-				return fmt.Errorf("shard %q: compact: read %v: %w", key, l.coords(i), err)
-			}
-		}
-		_, off, _ := l.region(l.IndexBytes())
-		packed := make([]Entry, len(entries))
+		// The new shard is built from the old one's bytes by copies, file
+		// to file at commit: the chunks never pass through memory.
 		if err := tx.Resize(0); err != nil {
 			return err
 		}
+		_, off, _ := l.region(l.IndexBytes())
+		packed := make([]Entry, len(entries))
+		first := make(map[Entry]int) // entries sharing bytes keep sharing them
 		for i, en := range entries {
-			switch {
-			case en.Empty():
+			if en.Empty() {
 				packed[i] = EmptyEntry
-			case seen[en] != i:
-				packed[i] = packed[seen[en]]
-			default:
-				if _, err := tx.WriteAt(chunks[i], off); err != nil {
-					return fmt.Errorf("shard %q: compact: %w", key, err)
-				}
-				packed[i] = Entry{Offset: uint64(off), NBytes: en.NBytes}
-				off += int64(en.NBytes)
+				continue
 			}
+			if j, dup := first[en]; dup {
+				packed[i] = packed[j]
+				continue
+			}
+			first[en] = i
+			if err := tx.CopyRange(off, int64(en.Offset), int64(en.NBytes)); err != nil {
+				return fmt.Errorf("shard %q: compact %v: %w", key, l.coords(i), err)
+			}
+			packed[i] = Entry{Offset: uint64(off), NBytes: en.NBytes}
+			off += int64(en.NBytes)
 		}
 		idx := int64(0)
 		if !l.IndexAtStart {

@@ -2,6 +2,7 @@ package shard_test
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	"github.com/rangetx/rangetx/shard"
@@ -96,5 +97,54 @@ func TestCompactEdges(t *testing.T) {
 	}
 	if b := raw(t, root, e, "idx-only"); b != nil {
 		t.Error("index-only shard not deleted")
+	}
+}
+
+// TestCompactMemory: compacting a 60 MiB shard (40 MiB live) allocates less than one of
+// its 4 MiB chunks: the live chunks are copied file to file, never read into
+// memory.
+func TestCompactMemory(t *testing.T) {
+	root, e := openEngine(t)
+	l := shard.Layout{Chunks: []int{10}, IndexCRC: true}
+	const key, chunk = "big/c/0", 4 << 20
+	chunks := map[int][]byte{}
+	for i := range 10 {
+		chunks[i] = fill(byte('a'+i), chunk)
+	}
+	put(t, e, key, l, chunks)
+	for i := range 5 { // a new size: appended, the old bytes dead
+		put(t, e, key, l, map[int][]byte{2 * i: fill(byte('A'+i), chunk+1)})
+	}
+	before, err := shard.ReadAll(ctx, e, key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	n, err := shard.Compact(ctx, e, key, l)
+	runtime.ReadMemStats(&m1)
+	if err != nil || n != 5*chunk {
+		t.Fatalf("Compact = %d, %v; want %d", n, err, 5*chunk)
+	}
+	if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc >= chunk {
+		t.Errorf("Compact allocated %d bytes, at least a whole chunk", alloc)
+	} else {
+		t.Logf("Compact of a %d MiB shard allocated %d KiB", (15*chunk+5)>>20, alloc>>10)
+	}
+	after, err := shard.ReadAll(ctx, e, key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range before {
+		if !bytes.Equal(before[i], after[i]) {
+			t.Fatalf("chunk %d changed in the compaction", i)
+		}
+	}
+	if got := int64(len(raw(t, root, e, key))); got != 5*chunk+5*(chunk+1)+l.IndexBytes() {
+		t.Fatalf("compacted shard is %d bytes", got)
 	}
 }
