@@ -2,10 +2,15 @@ package shard_test
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/rangetx/rangetx/internal/crashpoint"
 	"github.com/rangetx/rangetx/shard"
+	"github.com/rangetx/rangetx/txn"
 )
 
 // TestCompact: Compact reclaims exactly the dead bytes, keeps every chunk's
@@ -146,5 +151,56 @@ func TestCompactMemory(t *testing.T) {
 	}
 	if got := int64(len(raw(t, root, e, key))); got != 5*chunk+5*(chunk+1)+l.IndexBytes() {
 		t.Fatalf("compacted shard is %d bytes", got)
+	}
+}
+
+// TestCompactBehindFailedUpdate: a Compact that began behind a queued
+// Update reads that Update's index; when the Update's batch fails before
+// its commit point, the Compact fails with txn.ErrAborted rather than
+// packing the old file's bytes under the failed Update's index.
+func TestCompactBehindFailedUpdate(t *testing.T) {
+	_, e := openEngine(t)
+	l := shard.Layout{Chunks: []int{4}, IndexCRC: true}
+	const key = "arr/c/0"
+	chunks := map[int][]byte{0: fill('a', 100), 1: fill('b', 100), 2: fill('c', 100), 3: fill('d', 100)}
+	put(t, e, key, l, chunks)
+	put(t, e, key, l, map[int][]byte{1: fill('B', 50)}) // dead space to compact
+	chunks[1] = fill('B', 50)
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	injected := errors.New("injected")
+	in, out := make(chan struct{}), make(chan error, 1)
+	var once sync.Once
+	t.Cleanup(crashpoint.Install(func(name, k string) error {
+		var err error
+		if name == crashpoint.JournalAppend && k == key {
+			once.Do(func() { close(in); err = <-out })
+		}
+		return err
+	}))
+	upd := make(chan error, 1)
+	go func() {
+		upd <- shard.Update(ctx, e, key, l, func(w *shard.Writer) error { return w.Put([]int{0}, fill('A', 10)) })
+	}()
+	<-in // the Update is queued, its batch held before the journal write
+	comp := make(chan error, 1)
+	go func() { _, err := shard.Compact(ctx, e, key, l); comp <- err }()
+	time.Sleep(50 * time.Millisecond) // let the Compact reach its commit
+	out <- injected
+	if err := <-upd; !errors.Is(err, injected) {
+		t.Fatalf("update = %v", err)
+	}
+	if err := <-comp; !errors.Is(err, txn.ErrAborted) {
+		t.Errorf("Compact behind a failed Update = %v, want txn.ErrAborted", err)
+	}
+	got, err := shard.ReadAll(ctx, e, key, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range chunks {
+		if !bytes.Equal(got[i], want) {
+			t.Errorf("chunk %d = %q..., want %q...", i, got[i][:min(8, len(got[i]))], want[:8])
+		}
 	}
 }

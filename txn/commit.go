@@ -78,6 +78,11 @@ func (tx *Tx) commitLocked() (*commit, error) {
 	if err := tx.e.drain(tx.h); err != nil {
 		return nil, err
 	}
+	// A commit this transaction read may have failed while we drained.
+	// Nothing is queued now and we hold the turn, so none can fail later.
+	if err := tx.aborted(); err != nil {
+		return nil, err
+	}
 	return nil, tx.commitCopy()
 }
 
@@ -190,6 +195,9 @@ func (tx *Tx) queueJournal() (*commit, error) {
 // (a later replay would find it gone).
 func (tx *Tx) commitDelete() error {
 	if err := tx.e.drain(tx.h); err != nil {
+		return err
+	}
+	if err := tx.aborted(); err != nil { // the deletion may rest on what it read
 		return err
 	}
 	if err := tx.e.st.Delete(tx.ctx, tx.key); err != nil {

@@ -11,7 +11,8 @@ const (
 	// ModeJournal commits the after-images to the redo journal, then writes
 	// them in place. Its cost follows the bytes written, not the value size.
 	// It needs a store that implements store.RangeWriter, an engine with a
-	// journal and an existing value; otherwise the commit uses ModeCopy.
+	// journal, an existing value and no copy staged by Tx.CopyRange;
+	// otherwise the commit uses ModeCopy.
 	ModeJournal
 	// ModeCopy writes a patched copy of the value beside it and renames it
 	// over the value. Its cost follows the value size.

@@ -148,11 +148,14 @@ func (tx *Tx) WriteAt(p []byte, off int64) (int, error) {
 // transaction began (its committed state, not this transaction's own
 // writes) from offset src to offset dst, as WriteAt would write them: the
 // transaction reads them there at once, and writing past the end grows the
-// value. The bytes are not read into memory: the commit, which then runs in
-// copy mode whatever the mode asked for, copies them file to file while it
-// builds the new version. It lets a transaction rearrange a large value
-// (compact it, say) in constant memory. A negative src, dst or n, a source
-// range past the value's size at Begin, or an end past
+// value. The bytes are not staged: while a copy remains (a later write or
+// resize may cover it), the commit runs in copy mode whatever the mode
+// asked for, and a store that patches (store.Patcher; store.Local copies
+// file to file, vfs.CopyRange) makes the copies while it builds the new
+// version. It lets a transaction rearrange a large value (compact it, say)
+// with memory for one small header per copy; a store without Patcher
+// builds the whole new value in memory instead. A negative src, dst or n,
+// a source range past the value's size at Begin, or an end past
 // Options.MaxValueSize, is store.ErrInvalidRange and stages nothing; n = 0
 // stages nothing.
 func (tx *Tx) CopyRange(dst, src, n int64) error {

@@ -3,27 +3,34 @@ package vfs
 import (
 	"fmt"
 	"io"
+	"math"
+	"sync"
 )
 
-// copyBuf is the most CopyRange holds in memory when the kernel cannot copy.
-const copyBuf = 1 << 20
+// copyBufs holds the buffers of CopyRange's copies through memory: each
+// is 1 MiB, reused from one call to the next.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // CopyRange copies n bytes of src at offset srcOff to dst at offset dstOff,
-// leaving both files' read/write offsets alone. Between two operating
-// system files on Linux the kernel copies (copy_file_range, which may share
-// blocks on file systems that can); otherwise the bytes pass through a
-// buffer of at most 1 MiB, whatever n is. Like any write, the copy is
-// durable only after dst is synced. Fewer than n bytes in src is
-// io.ErrUnexpectedEOF, with what was there copied.
+// leaving both files' read/write offsets alone. src and dst must be
+// different files, or the two ranges must not overlap. Between two
+// operating system files on Linux 5.3 or later the kernel copies
+// (copy_file_range, which may share blocks on file systems that can);
+// otherwise, or where the kernel refuses, the bytes pass through a reused
+// buffer of 1 MiB, whatever n is. Like any write, the copy is durable only
+// after dst is synced. Fewer than n bytes in src is io.ErrUnexpectedEOF,
+// with what was there copied.
 func CopyRange(dst File, dstOff int64, src File, srcOff, n int64) error {
-	if n < 0 || srcOff < 0 || dstOff < 0 {
-		return fmt.Errorf("vfs: copy %d bytes from %d to %d: negative", n, srcOff, dstOff)
+	if n < 0 || srcOff < 0 || dstOff < 0 || n > math.MaxInt64-srcOff || n > math.MaxInt64-dstOff {
+		return fmt.Errorf("vfs: copy %d bytes from %d to %d: out of range", n, srcOff, dstOff)
 	}
 	done, err := kernelCopy(dst, dstOff, src, srcOff, n)
 	if err != nil || done == n {
 		return err
 	}
-	buf := make([]byte, min(n-done, copyBuf))
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for done < n {
 		m := min(int64(len(buf)), n-done)
 		k, err := src.ReadAt(buf[:m], srcOff+done)

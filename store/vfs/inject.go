@@ -19,7 +19,9 @@ import (
 // syscall.ENOSPC or syscall.EFBIG (by errors.Is) first writes the first
 // half of its buffer through, as a filling disk does, and returns that
 // count with the error (or with the underlying error if that write fails).
-// A Close failed this way leaves the underlying file open.
+// A Close failed this way leaves the underlying file open. Injected files
+// are not operating system files, so CopyRange between them goes through
+// their ReadAt and WriteAt, and their rules.
 //
 // OpenFile is described by its flags: OpCreate with O_CREATE, else
 // OpTruncate (Off 0) with O_TRUNC and write access, else OpOpen. Read and
