@@ -2,9 +2,12 @@ package txn_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +216,32 @@ func TestCopyRangeBehindQueuedCommit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ExampleTx_CopyRange drops the first half of a value by moving its second
+// half to the front, without reading it into memory.
+func ExampleTx_CopyRange() {
+	root, _ := os.MkdirTemp("", "rangetx-example-")
+	defer os.RemoveAll(root)
+	ctx := context.Background()
+	e, err := txn.Open(ctx, root, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	e.Put(ctx, "log", strings.NewReader("old entries|new entries"))
+
+	err = txn.Do(ctx, e, "log", func(tx *txn.Tx) error {
+		size, _ := tx.Size()
+		if err := tx.Resize(0); err != nil {
+			return err
+		}
+		return tx.CopyRange(0, 12, size-12) // from the value as it was at Begin
+	})
+	if err != nil {
+		panic(err)
+	}
+	b, _ := e.Get(ctx, "log")
+	fmt.Printf("%s\n", b)
+	// Output: new entries
 }
