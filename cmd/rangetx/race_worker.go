@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -109,17 +108,9 @@ func runRaceWorker(ctx context.Context, ev env, args []string) error {
 func naivePut(root string, a shard.Array, u raceUpdate, rename, tear bool, ev env) error {
 	l := a.Layout()
 	file := raceShardFile(root, a, u.chunk)
-	var chunks [][]byte
-	b, err := os.ReadFile(file)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		chunks = make([][]byte, l.NumChunks())
-	case err != nil:
+	chunks, err := readShardFile(file, l)
+	if err != nil {
 		return err
-	default:
-		if chunks, err = shard.DecodeShard(l, b); err != nil {
-			return fmt.Errorf("shard %s: %w", file, err)
-		}
 	}
 	enc, err := a.EncodeChunk(raceContent(a, u.id, u.version))
 	if err != nil {

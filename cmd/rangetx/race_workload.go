@@ -126,6 +126,25 @@ func raceShardFile(root string, a shard.Array, chunk []int) string {
 	return filepath.Join(root, filepath.FromSlash(a.ShardKey(raceArray, sh)))
 }
 
+// readShardFile reads and decodes the shard file at file directly, as any
+// Zarr reader would: the encoded bytes of its inner chunks in C order (all
+// nil for a missing file). A shard that does not decode is
+// shard.ErrCorruptIndex.
+func readShardFile(file string, l shard.Layout) ([][]byte, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return make([][]byte, l.NumChunks()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := shard.DecodeShard(l, b)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", file, err)
+	}
+	return chunks, nil
+}
+
 // raceOutcome is what a finished race left in a store.
 type raceOutcome struct {
 	Undecodable int `json:"undecodable_shards"` // shards whose index does not decode
@@ -149,16 +168,12 @@ func raceCheck(root string, a shard.Array, acked, inflight map[int]int) (raceOut
 		file := raceShardFile(root, a, c)
 		chunks, seen := decoded[file]
 		if !seen {
-			b, err := os.ReadFile(file)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				chunks = make([][]byte, l.NumChunks())
+			var err error
+			switch chunks, err = readShardFile(file, l); {
+			case errors.Is(err, shard.ErrCorruptIndex):
+				out.Undecodable++
 			case err != nil:
 				return out, err
-			default:
-				if chunks, err = shard.DecodeShard(l, b); err != nil {
-					out.Undecodable++
-				}
 			}
 			decoded[file] = chunks
 		}
